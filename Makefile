@@ -1,0 +1,48 @@
+# Parley: the two commands are `make demo` (process the sample meeting) and
+# `make test` (the whole suite against the real stack). `make help` lists all.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z][a-z-]*:.*## /{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: up
+up: ## start the local stack (installs what is missing; idempotent)
+	@scripts/stack.sh up
+
+.PHONY: down
+down: ## stop everything `make up` started (keeps data)
+	@scripts/stack.sh down
+
+.PHONY: status
+status: ## show which stack services run
+	@scripts/stack.sh status
+
+.PHONY: demo
+demo: ## make up, then process the bundled sample meeting and print the result
+	@scripts/demo.sh
+
+.PHONY: test
+test: ## the whole test suite against the real stack (CI runs this)
+	@scripts/test.sh
+
+.PHONY: bench
+bench: ## benchmarks; results under bench/results/
+	@scripts/bench.sh
+
+.PHONY: chaos
+chaos: ## the whole fault-injection suite (make test runs its fast part)
+	@GOTESTFLAGS="-tags chaos -run Chaos|Fault|WorkerCrash -p 1" scripts/test.sh
+
+.PHONY: dashboard
+dashboard: ## build the Hatchet dashboard from the pinned module and serve it (restarts hatchet-lite)
+	@scripts/dashboard.sh
+
+.PHONY: build
+build: ## build bin/parley and bin/parley-sim
+	@go build -o bin/ ./cmd/parley ./cmd/parley-sim
+
+.PHONY: vet
+vet: ## go vet + gofmt check
+	@go vet ./... && test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

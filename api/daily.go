@@ -1,0 +1,84 @@
+package api
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/parley-dev/parley"
+	"github.com/parley-dev/parley/daily"
+	"github.com/parley-dev/parley/pipeline"
+)
+
+// maxWebhookBody bounds Daily webhook bodies.
+const maxWebhookBody = 1 << 20
+
+// dailyWebhook receives Daily's webhooks: the signature (HMAC over
+// "timestamp.body" with the base64-decoded secret) and a 5-minute replay
+// window are checked first; Daily's {"test":"test"} ping answers 200;
+// recording.ready-to-download of type raw-tracks starts the pipeline for
+// its cam-audio tracks, once per recording however often it is delivered.
+func (s *Server) dailyWebhook(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	if err != nil {
+		return err
+	}
+	if s.cfg.DailyWebhookSecret == "" {
+		return parley.Errorf(parley.EUNAUTHORIZED, "Daily webhooks are not accepted: DAILY_WEBHOOK_SECRET is not configured")
+	}
+	if err := daily.VerifyWebhook(s.cfg.DailyWebhookSecret, r.Header.Get("X-Webhook-Timestamp"), body,
+		r.Header.Get("X-Webhook-Signature"), s.now(), s.cfg.DailyWebhookTolerance); err != nil {
+		return err
+	}
+	ev, err := daily.ParseWebhook(body)
+	if err != nil {
+		return withStatus(http.StatusUnprocessableEntity, err)
+	}
+	if ev.IsTest {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return nil
+	}
+	if ev.Type != "recording.ready-to-download" {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "type": ev.Type})
+		return nil
+	}
+	ready, err := ev.RecordingReady()
+	if err != nil {
+		return withStatus(http.StatusUnprocessableEntity, err)
+	}
+	if ready.Type != "raw-tracks" {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "reason": "not a raw-tracks recording"})
+		return nil
+	}
+	keys := daily.CamAudioKeys(ready.Tracks)
+	if len(keys) == 0 {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "reason": "no cam-audio tracks"})
+		return nil
+	}
+	res, err := s.TriggerRecording(r, ready.RecordingID, ready.RoomName, keys)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "transcript_id": res.TranscriptID, "workflow_run_id": res.WorkflowRunID})
+	return nil
+}
+
+// TriggerRecording starts (once) the pipeline of a Daily raw-tracks
+// recording whose cam-audio keys are in the Daily bucket.
+func (s *Server) TriggerRecording(r *http.Request, recordingID, roomName string, keys []string) (pipeline.Result, error) {
+	if recordingID == "" {
+		return pipeline.Result{}, withStatus(http.StatusUnprocessableEntity, parley.Errorf(parley.EINVALID, "recording_id is missing"))
+	}
+	tracks := make([]parley.Track, len(keys))
+	for i, k := range keys {
+		if err := validKey(k); err != nil {
+			return pipeline.Result{}, withStatus(http.StatusUnprocessableEntity,
+				parley.Errorf(parley.EINVALID, "track %d key: %s", i, parley.ErrorMessage(err)))
+		}
+		tracks[i] = parley.Track{Index: i, Bucket: s.storage.DailyBucket(), Key: k}
+	}
+	roomID, err := s.resolveRoom(r, "", roomName)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	return s.dispatcher.Trigger(r.Context(), pipeline.TriggerRequest{Tracks: tracks, RecordingID: recordingID, RoomID: roomID})
+}

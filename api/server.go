@@ -1,0 +1,235 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/parley-dev/parley"
+	"github.com/parley-dev/parley/pipeline"
+	"github.com/parley-dev/parley/store"
+)
+
+// Dispatcher starts and resumes pipeline runs (package pipeline).
+type Dispatcher interface {
+	Trigger(ctx context.Context, req pipeline.TriggerRequest) (pipeline.Result, error)
+	Process(ctx context.Context, transcriptID string, force bool) (pipeline.Result, error)
+}
+
+// Storage is object storage (package store).
+type Storage interface {
+	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) (store.ObjectInfo, error)
+	Presign(ctx context.Context, bucket, key string) (string, error)
+	Get(ctx context.Context, bucket, key string) (io.ReadSeekCloser, store.ObjectInfo, error)
+	Stat(ctx context.Context, bucket, key string) (store.ObjectInfo, error)
+	Exists(ctx context.Context, bucket, key string) (bool, error)
+	Delete(ctx context.Context, bucket, key string) error
+	List(ctx context.Context, bucket, prefix string) ([]string, error)
+	Ping(ctx context.Context) error
+	Bucket() string
+	DailyBucket() string
+	AllowedBucket(bucket string) bool
+}
+
+// Pinger checks a dependency for /readyz.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Prober checks that an uploaded file is audio Parley can read (package
+// media); src is a URL or a path.
+type Prober interface {
+	CheckAudio(ctx context.Context, src string) error
+}
+
+// WebVTTFunc renders words as WebVTT with speaker names (package notify).
+type WebVTTFunc func(words []parley.Word, participants []parley.Participant) string
+
+// Config configures the server.
+type Config struct {
+	// Token is the bearer token /v1/* requires (PARLEY_API_TOKEN); empty
+	// means no authentication (serve refuses non-loopback addresses then).
+	Token string
+	// DailyWebhookSecret (DAILY_WEBHOOK_SECRET, base64) verifies Daily's
+	// webhooks; empty rejects every Daily webhook.
+	DailyWebhookSecret string
+	// DailyWebhookTolerance is the replay window of Daily webhooks.
+	// Defaults to 5 minutes.
+	DailyWebhookTolerance time.Duration
+	// MaxUploadBytes caps one uploaded track. Defaults to 2 GiB.
+	MaxUploadBytes int64
+	// WSWriteTimeout drops WebSocket clients that cannot take an event in
+	// this time. Defaults to 10 s.
+	WSWriteTimeout time.Duration
+}
+
+// Server is Parley's HTTP API, WebSocket event stream, Daily webhook and
+// web page.
+type Server struct {
+	cfg        Config
+	db         *store.DB
+	storage    Storage
+	dispatcher Dispatcher
+	hatchet    Pinger
+	prober     Prober
+	webvtt     WebVTTFunc
+	hub        *Hub
+	log        *slog.Logger
+	now        func() time.Time
+	mux        *http.ServeMux
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	DB         *store.DB
+	Storage    Storage
+	Dispatcher Dispatcher
+	Hatchet    Pinger
+	Prober     Prober
+	WebVTT     WebVTTFunc
+	Hub        *Hub
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+// New builds the server. Start d.Hub (Hub.Run) separately.
+func New(cfg Config, d Deps) *Server {
+	cfg.DailyWebhookTolerance = cmp.Or(cfg.DailyWebhookTolerance, 5*time.Minute)
+	cfg.MaxUploadBytes = cmp.Or(cfg.MaxUploadBytes, 2<<30)
+	cfg.WSWriteTimeout = cmp.Or(cfg.WSWriteTimeout, 10*time.Second)
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{cfg: cfg, db: d.DB, storage: d.Storage, dispatcher: d.Dispatcher, hatchet: d.Hatchet,
+		prober: d.Prober, webvtt: d.WebVTT, hub: d.Hub, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	m.HandleFunc("GET /readyz", s.readyz)
+
+	v1 := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		m.Handle(pattern, s.authed(h))
+	}
+	v1("POST /v1/transcripts", s.createTranscript)
+	v1("GET /v1/transcripts", s.listTranscripts)
+	v1("GET /v1/transcripts/{id}", s.getTranscript)
+	v1("POST /v1/transcripts/{id}/tracks", s.uploadTrack)
+	v1("POST /v1/transcripts/{id}/process", s.processTranscript)
+	v1("GET /v1/transcripts/{id}/topics", s.getTopics)
+	v1("GET /v1/transcripts/{id}/steps", s.getSteps)
+	v1("GET /v1/transcripts/{id}/audio/mp3", s.getAudio)
+	v1("GET /v1/transcripts/{id}/audio/waveform", s.getWaveform)
+	v1("GET /v1/transcripts/{id}/webvtt", s.getWebVTT)
+	v1("POST /v1/transcripts/{id}/consent", s.postConsent)
+	v1("GET /v1/transcripts/{id}/events", s.events)
+	v1("POST /v1/process", s.process)
+	v1("POST /v1/rooms", s.createRoom)
+	v1("GET /v1/rooms", s.listRooms)
+	v1("PATCH /v1/rooms/{id}", s.updateRoom)
+	// Daily signs its webhooks; no bearer token.
+	m.Handle("POST /v1/daily/webhook", s.handle(s.dailyWebhook))
+	m.Handle("/v1/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return withStatus(http.StatusNotFound, parley.Errorf(parley.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
+	}))
+
+	web := WebHandler()
+	m.Handle("GET /{$}", web)
+	m.Handle("GET /transcripts/{id}", web)
+	m.Handle("GET /static/", web)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// handle adapts an error-returning handler.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// authed requires the bearer token when one is configured. Browsers cannot
+// set headers on WebSockets, so the token is also accepted as the
+// subprotocol pair "bearer, <token>".
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if s.cfg.Token != "" && !s.tokenOK(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+			return parley.Errorf(parley.EUNAUTHORIZED, "missing or wrong API token (Authorization: Bearer <PARLEY_API_TOKEN>)")
+		}
+		return h(w, r)
+	})
+}
+
+func (s *Server) tokenOK(r *http.Request) bool {
+	want := []byte(s.cfg.Token)
+	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) == 1
+	}
+	for _, p := range wsProtocols(r) {
+		if p != "bearer" && subtle.ConstantTimeCompare([]byte(p), want) == 1 {
+			return true
+		}
+	}
+	// <audio> elements cannot send headers: the audio routes also take the
+	// token as a query parameter.
+	if q := r.URL.Query().Get("token"); q != "" && r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/audio/") {
+		return subtle.ConstantTimeCompare([]byte(q), want) == 1
+	}
+	return false
+}
+
+func wsProtocols(r *http.Request) []string {
+	var out []string
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			out = append(out, strings.TrimSpace(p))
+		}
+	}
+	return out
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	res := map[string]string{}
+	ok := true
+	check := func(name string, p Pinger) {
+		if p == nil {
+			res[name] = "not configured"
+			ok = false
+			return
+		}
+		if err := p.Ping(ctx); err != nil {
+			res[name] = parley.ErrorMessage(err)
+			ok = false
+			return
+		}
+		res[name] = "ok"
+	}
+	check("database", s.db)
+	check("hatchet", s.hatchet)
+	check("storage", s.storage)
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, res)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/parley-dev/parley/api"
+	"github.com/parley-dev/parley/notify"
+)
+
+func init() {
+	register("serve", "serve the HTTP API, WebSocket and web page", runServe)
+}
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	cfg, err := loadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.APIToken == "" && !loopback(cfg.HTTPAddr) {
+		return fmt.Errorf("PARLEY_HTTP_ADDR %s is not a loopback address: set PARLEY_API_TOKEN to protect the API, or listen on 127.0.0.1", cfg.HTTPAddr)
+	}
+	a, err := openApp(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	hub := api.NewHub(a.db, a.log)
+	go func() {
+		if err := hub.Run(ctx); err != nil {
+			a.log.Error("event hub stopped", "error", err)
+		}
+	}()
+	srv := api.New(api.Config{Token: cfg.APIToken, DailyWebhookSecret: env.Getenv("DAILY_WEBHOOK_SECRET")}, api.Deps{
+		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{},
+		WebVTT: notify.WebVTT, Hub: hub, Log: a.log,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	a.log.Info("serving", "addr", "http://"+ln.Addr().String())
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

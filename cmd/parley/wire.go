@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/parley-dev/parley"
+	"github.com/parley-dev/parley/daily"
+	"github.com/parley-dev/parley/hatchet"
+	"github.com/parley-dev/parley/llm"
+	"github.com/parley-dev/parley/media"
+	"github.com/parley-dev/parley/notify"
+	"github.com/parley-dev/parley/pipeline"
+	"github.com/parley-dev/parley/store"
+	"github.com/parley-dev/parley/tracks"
+)
+
+// app holds what worker and serve share, opened from the configuration.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *store.DB
+	s3      *store.S3
+	hatchet *hatchet.Client
+}
+
+// openApp connects to the database (checking its schema), storage and the
+// Hatchet engine.
+func openApp(ctx context.Context, env *Env, cfg Config) (*app, error) {
+	log := newLogger(env.Stderr, cfg)
+	if err := cfg.checkS3(); err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL, Logger: log, MaxConns: 20})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.CheckSchema(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s3, err := store.OpenS3(cfg.S3)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	hc, err := hatchet.NewClient(hatchet.Config{Debug: cfg.HatchetDebug, Logger: log, Namespace: env.Getenv("HATCHET_CLIENT_NAMESPACE")})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &app{cfg: cfg, log: log, db: db, s3: s3, hatchet: hc}, nil
+}
+
+func (a *app) close() { a.db.Close() }
+
+func (a *app) dispatcher() *pipeline.Dispatcher {
+	return &pipeline.Dispatcher{DB: a.db, Runner: a.hatchet, ParticipantID: daily.ParticipantID, Log: a.log}
+}
+
+// steps builds the pipeline's dependencies from the configuration.
+func (a *app) steps(env *Env) (*pipeline.Steps, *tracks.Steps, error) {
+	pcfg, err := llm.FromEnv(env.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	cache := store.NewCache(a.db)
+	asr := llm.NewASR(pcfg, cache, llm.MediaSplitter, nil, a.log)
+	chat := llm.NewLLM(pcfg, cache, nil, a.log)
+	work := os.TempDir()
+	s := &pipeline.Steps{
+		DB: a.db, Storage: a.s3, Media: mediaAdapter{}, LLM: chat,
+		Webhooks: &notify.WebhookSender{},
+		Notify:   notifications{uiBaseURL: a.cfg.UIBaseURL},
+		Settings: pipeline.Settings{WorkDir: work},
+		Now:      time.Now, Log: a.log,
+	}
+	if key := env.Getenv("DAILY_API_KEY"); key != "" {
+		s.Daily = dailyAdapter{c: daily.New(daily.Config{BaseURL: env.Getenv("DAILY_API_URL"), APIKey: key})}
+	}
+	if z := notify.NewZulip(notify.ZulipConfig{Realm: env.Getenv("ZULIP_REALM"), BotEmail: env.Getenv("ZULIP_BOT_EMAIL"),
+		APIKey: env.Getenv("ZULIP_API_KEY")}); z != nil {
+		s.Zulip = z
+	}
+	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}
+	return s, ts, nil
+}
+
+// mediaAdapter is pipeline.Media over package media.
+type mediaAdapter struct{}
+
+func (mediaAdapter) Mixdown(ctx context.Context, srcs []string, dst string) (pipeline.MixResult, error) {
+	r, err := media.Mixdown(ctx, srcs, dst, media.MixOptions{})
+	return pipeline.MixResult{Duration: r.Duration, Waveform: r.Waveform}, err
+}
+
+func (mediaAdapter) Waveform(ctx context.Context, src string) ([]float64, error) {
+	return media.Waveform(ctx, src)
+}
+
+// padder is tracks.Padder over media.Pad: the padded file starts at the
+// track's first sample, and Shift puts its times on meeting time.
+type padder struct{}
+
+func (padder) Pad(ctx context.Context, src, dst string) (tracks.PadResult, error) {
+	r, err := media.Pad(ctx, src, dst, media.PadOptions{})
+	return tracks.PadResult{Offset: r.Offset, Duration: r.Duration, Shift: r.Shift, Ext: r.Ext, ContentType: r.ContentType}, err
+}
+
+// transcriber is tracks.Transcriber over llm.ASR.
+type transcriber struct{ asr *llm.ASR }
+
+func (t transcriber) Transcribe(ctx context.Context, r tracks.TranscribeRequest) ([]parley.Word, error) {
+	return t.asr.Transcribe(ctx, llm.AudioRequest{Path: r.Path, URL: r.URL, SHA256: r.SHA256, Duration: r.Duration,
+		Speaker: r.Speaker, Shift: r.Shift, Language: r.Language})
+}
+
+// dailyAdapter is pipeline.Daily over daily.Client.
+type dailyAdapter struct{ c *daily.Client }
+
+func (d dailyAdapter) Recording(ctx context.Context, id string) (pipeline.DailyRecording, error) {
+	r, err := d.c.GetRecording(ctx, id)
+	return pipeline.DailyRecording{ID: r.ID, MtgSessionID: r.MtgSessionID, Duration: r.Duration}, err
+}
+
+func (d dailyAdapter) Participants(ctx context.Context, mtg string) ([]pipeline.DailyParticipant, error) {
+	ps, err := d.c.ListParticipants(ctx, mtg)
+	out := make([]pipeline.DailyParticipant, len(ps))
+	for i, p := range ps {
+		out[i] = pipeline.DailyParticipant{ParticipantID: p.ParticipantID, UserID: p.UserID, UserName: p.UserName}
+	}
+	return out, err
+}
+
+// notifications is pipeline.Notifications over package notify.
+type notifications struct{ uiBaseURL string }
+
+func (n notifications) ZulipMessage(t *parley.Transcript, topics []parley.Topic) string {
+	return notify.ZulipMessage(t, topics, n.uiBaseURL)
+}
+
+func (n notifications) WebhookPayload(event string, t *parley.Transcript, topics []parley.Topic, words []parley.Word,
+	room *parley.Room, eventID string, now time.Time) ([]byte, error) {
+	return notify.WebhookPayload(event, t, topics, words, room, n.uiBaseURL, eventID, now)
+}
+
+// prober is api.Prober over media.
+type prober struct{}
+
+func (prober) CheckAudio(ctx context.Context, src string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := media.CheckAudio(ctx, src); err != nil {
+		return fmt.Errorf("check audio: %w", err)
+	}
+	return nil
+}
+
+// RecentRawTracks lists recent finished raw-tracks recordings.
+func (d dailyAdapter) RecentRawTracks(ctx context.Context, since time.Time) ([]pipeline.PolledRecording, error) {
+	recs, err := d.c.RecentRecordings(ctx, since, 50)
+	var out []pipeline.PolledRecording
+	for _, r := range recs {
+		if r.Status != "finished" || r.RecordingType() != "raw-tracks" {
+			continue
+		}
+		out = append(out, pipeline.PolledRecording{ID: r.ID, RoomName: daily.RoomName(r.RoomName), CamAudioKeys: daily.CamAudioKeys(r.Tracks)})
+	}
+	return out, err
+}

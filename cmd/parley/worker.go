@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+
+	"github.com/parley-dev/parley/hatchet"
+	"github.com/parley-dev/parley/pipeline"
+)
+
+func init() {
+	register("worker", "run the Hatchet worker (all workflows)", runWorker)
+}
+
+func runWorker(ctx context.Context, env *Env, args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	cfg, err := loadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	policies, err := pipeline.LoadPolicies(environ(env))
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	steps, trackSteps, err := a.steps(env)
+	if err != nil {
+		return err
+	}
+	wfs := pipeline.Define(a.hatchet, steps, trackSteps, policies, cfg.MaxRuns)
+	all := wfs.All()
+	if d, ok := steps.Daily.(dailyAdapter); ok {
+		poller := &pipeline.Poller{Steps: steps, Lister: d, Dispatcher: a.dispatcher(), Bucket: cfg.S3.DailyBucket}
+		all = append(all, pipeline.DefinePolling(a.hatchet, poller, env.Getenv("PARLEY_DAILY_POLL_CRON")))
+	}
+	w, err := a.hatchet.NewWorker(hatchet.WorkerConfig{Name: "parley-worker", Slots: cfg.WorkerSlots,
+		DrainTimeout: cfg.DrainTimeout, HealthAddr: cfg.WorkerHealthAddr}, all...)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}

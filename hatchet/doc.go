@@ -1,0 +1,6 @@
+// Package hatchet is Parley's thin adapter to the Hatchet Go SDK: a client
+// built from the environment, one worker that registers every workflow, and
+// the adapter that runs a plain Go step (context.Context in, typed output
+// out) as a Hatchet task with progress reporting, audit records and error
+// classification (permanent errors stop retries).
+package hatchet

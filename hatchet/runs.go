@@ -1,0 +1,113 @@
+package hatchet
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/hatchet-dev/hatchet/pkg/client/rest"
+	sdk "github.com/hatchet-dev/hatchet/sdks/go"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/parley-dev/parley"
+)
+
+// Run states, as Hatchet names them.
+const (
+	RunQueued    = "QUEUED"
+	RunRunning   = "RUNNING"
+	RunCompleted = "COMPLETED"
+	RunFailed    = "FAILED"
+	RunCancelled = "CANCELLED"
+)
+
+// TaskState is one task of a run.
+type TaskState struct {
+	ExternalID string
+	Status     string
+	Error      string
+}
+
+// RunState is where a workflow run is.
+type RunState struct {
+	Status string
+	Done   bool
+	// Tasks by task name.
+	Tasks map[string]TaskState
+}
+
+// Start triggers a workflow run by name and returns its id at once.
+func (c *Client) Start(ctx context.Context, workflow string, input any, meta map[string]string) (string, error) {
+	ref, err := c.sdk.RunNoWait(ctx, workflow, input, sdk.WithRunMetadata(meta))
+	if err != nil {
+		if strings.Contains(err.Error(), "workflow names not found") {
+			return "", parley.WrapError(parley.ETRANSIENT, err,
+				"start %s: no worker has registered this workflow with the engine yet (is `parley worker` running?)", workflow)
+		}
+		return "", parley.WrapError(parley.ETRANSIENT, err, "start %s", workflow)
+	}
+	return ref.RunId, nil
+}
+
+// State returns a run's state from the engine's core tables (available at
+// once after Start, unlike the eventually consistent REST views).
+func (c *Client) State(ctx context.Context, runID string) (RunState, error) {
+	id, err := uuid.Parse(runID)
+	if err != nil {
+		return RunState{}, parley.Errorf(parley.EINVALID, "%q is not a workflow run id", runID)
+	}
+	d, err := c.sdk.Runs().GetDetails(ctx, id)
+	if err != nil {
+		return RunState{}, parley.WrapError(parley.ETRANSIENT, err, "get run %s", runID)
+	}
+	st := RunState{Status: string(d.Status), Done: d.Done, Tasks: map[string]TaskState{}}
+	for name, t := range d.TaskRuns {
+		ts := TaskState{ExternalID: t.ExternalId.String(), Status: string(t.Status)}
+		if t.Error != nil {
+			ts.Error = *t.Error
+		}
+		st.Tasks[name] = ts
+	}
+	return st, nil
+}
+
+// Replay re-runs the given tasks (task external ids) and their DAG
+// descendants; completed upstream tasks keep their outputs.
+func (c *Client) Replay(ctx context.Context, taskIDs ...string) error {
+	if len(taskIDs) == 0 {
+		return nil
+	}
+	ids := make([]openapi_types.UUID, 0, len(taskIDs))
+	for _, s := range taskIDs {
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return parley.Errorf(parley.EINVALID, "%q is not a task id", s)
+		}
+		ids = append(ids, id)
+	}
+	if _, err := c.sdk.Runs().Replay(ctx, rest.V1ReplayTaskRequest{ExternalIds: &ids}); err != nil {
+		return parley.WrapError(parley.ETRANSIENT, err, "replay %d task(s)", len(ids))
+	}
+	return nil
+}
+
+// Cancel cancels a run (its running tasks see their context end).
+func (c *Client) Cancel(ctx context.Context, runID string) error {
+	id, err := uuid.Parse(runID)
+	if err != nil {
+		return parley.Errorf(parley.EINVALID, "%q is not a workflow run id", runID)
+	}
+	if _, err := c.sdk.Runs().Cancel(ctx, rest.V1CancelTaskRequest{ExternalIds: &[]openapi_types.UUID{id}}); err != nil {
+		return parley.WrapError(parley.ETRANSIENT, err, "cancel run %s", runID)
+	}
+	return nil
+}
+
+// Namespaced returns a workflow name as the engine knows it.
+func (c *Client) Namespaced(name string) string {
+	if c.namespace == "" {
+		return name
+	}
+	return fmt.Sprintf("%s_%s", c.namespace, name)
+}

@@ -1,0 +1,195 @@
+//go:build chaos
+
+package pipeline_test
+
+// The slow part of the fault suite (make chaos): it restarts the shared
+// hatchet-lite and PostgreSQL, so its tests do not run in parallel with
+// anything else.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-dev/parley"
+	"github.com/parley-dev/parley/internal/e2e"
+	"github.com/parley-dev/parley/internal/testenv"
+	"github.com/parley-dev/parley/sim"
+)
+
+func stack(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(testenv.Root(t), "scripts", "stack.sh"), args...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+}
+
+func startSlowRun(t *testing.T, s *e2e.Stack, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, (&sim.Client{Base: s.SimURL}).SetFaults(ctx, map[string]sim.Fault{sim.EndpointASR: {LatencyMS: 4000}}))
+	tracks := recording(t, s, id)
+	var acc accepted
+	require.Equal(t, 202, s.API(ctx, "POST", "/v1/process", map[string]any{"tracks": tracks, "recording_id": id}, &acc))
+	s.WaitFor("transcription under way", time.Minute, func() bool {
+		reqs, err := (&sim.Client{Base: s.SimURL}).Requests(ctx, sim.EndpointASR)
+		require.NoError(t, err)
+		return len(reqs) > 0
+	})
+	return acc.TranscriptID
+}
+
+func requireComplete(t *testing.T, s *e2e.Stack, id string) {
+	t.Helper()
+	ctx := context.Background()
+	tr := s.WaitStatus(ctx, id, 6*time.Minute, parley.StatusEnded, parley.StatusError)
+	require.Equal(t, parley.StatusEnded, tr.Status, "%+v", tr.Error)
+	words, err := s.DB.ListWords(ctx, id)
+	require.NoError(t, err)
+	require.NotEmpty(t, words)
+	seen := map[string]bool{}
+	for _, w := range words {
+		k := fmt.Sprintf("%d/%.3f", w.Speaker, w.Start)
+		require.False(t, seen[k], "duplicated word %+v", w)
+		seen[k] = true
+	}
+	evs := s.Events(ctx, id)
+	for i, ev := range evs {
+		require.Equal(t, int64(i+1), ev.Seq)
+	}
+}
+
+func TestChaosHatchetRestart(t *testing.T) {
+	s := e2e.New(t, e2e.Options{})
+	s.StartWorker()
+	s.StartServe()
+	id := startSlowRun(t, s, "rec-hatchet")
+	stack(t, "restart", "hatchet")
+	requireComplete(t, s, id)
+}
+
+func TestChaosPostgresRestart(t *testing.T) {
+	s := e2e.New(t, e2e.Options{})
+	s.StartWorker()
+	s.StartServe()
+	id := startSlowRun(t, s, "rec-pg")
+	versions, err := os.ReadDir("/etc/postgresql")
+	require.NoError(t, err, "this test restarts the machine's PostgreSQL cluster")
+	out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", versions[len(versions)-1].Name(), "main", "restart").CombinedOutput()
+	require.NoError(t, err, string(out))
+	requireComplete(t, s, id)
+}
+
+func TestChaosTwoWorkersOneKilled(t *testing.T) {
+	ctx := context.Background()
+	s := e2e.New(t, e2e.Options{})
+	a := s.StartWorker()
+	b := s.StartWorker()
+	s.StartServe()
+	require.NoError(t, (&sim.Client{Base: s.SimURL}).SetFaults(ctx, map[string]sim.Fault{sim.EndpointASR: {LatencyMS: 3000}}))
+	var ids []string
+	for i := 0; i < 4; i++ {
+		tracks := recording(t, s, fmt.Sprintf("rec-two-%d", i))
+		var acc accepted
+		require.Equal(t, 202, s.API(ctx, "POST", "/v1/process", map[string]any{"tracks": tracks, "recording_id": fmt.Sprintf("rec-two-%d", i)}, &acc))
+		ids = append(ids, acc.TranscriptID)
+	}
+	s.WaitFor("tasks on both workers", 2*time.Minute, func() bool {
+		rows, err := s.DB.Pool().Query(ctx, `SELECT count(*) FROM steps WHERE transcript_id = ANY($1::uuid[])`, ids)
+		require.NoError(t, err)
+		defer rows.Close()
+		var n int
+		for rows.Next() {
+			require.NoError(t, rows.Scan(&n))
+		}
+		return n >= 8
+	})
+	s.Kill(a)
+	for _, id := range ids {
+		requireComplete(t, s, id)
+	}
+	require.NotEmpty(t, e2e.Lines(b.Log(), "worker started"))
+}
+
+// TestChaosLoad submits 20 three-track recordings at once to two workers:
+// all complete, none lost or duplicated. Wall time and peak worker memory
+// are written to bench/results/load.json.
+func TestChaosLoad(t *testing.T) {
+	ctx := context.Background()
+	s := e2e.New(t, e2e.Options{Env: map[string]string{"PARLEY_MAX_RUNS": "10"}})
+	a := s.StartWorker()
+	b := s.StartWorker()
+	s.StartServe()
+	require.NoError(t, (&sim.Client{Base: s.SimURL}).SetFaults(ctx, map[string]sim.Fault{sim.EndpointASR: {LatencyMS: 500}}))
+	const n = 20
+	t0 := time.Now()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		tracks := recording(t, s, fmt.Sprintf("rec-load-%d", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var acc accepted
+			require.Equal(t, 202, s.API(ctx, "POST", "/v1/process", map[string]any{"tracks": tracks, "recording_id": fmt.Sprintf("rec-load-%d", i)}, &acc))
+			ids[i] = acc.TranscriptID
+		}()
+	}
+	wg.Wait()
+	var peak [2]int64
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+				for i, p := range []*e2e.Proc{a, b} {
+					peak[i] = max(peak[i], rssKB(p.Pid()))
+				}
+			}
+		}
+	}()
+	for _, id := range ids {
+		requireComplete(t, s, id)
+	}
+	close(done)
+	wall := time.Since(t0)
+	var transcripts int
+	require.NoError(t, s.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM transcripts`).Scan(&transcripts))
+	require.Equal(t, n, transcripts, "none lost, none duplicated")
+	t.Logf("20 recordings x 3 tracks on 2 workers: %s; worker peak RSS %d MB / %d MB", wall.Round(time.Second), peak[0]/1024, peak[1]/1024)
+	writeLoad(t, wall, peak)
+}
+
+func rssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			f := strings.Fields(l)
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func writeLoad(t *testing.T, wall time.Duration, peak [2]int64) {
+	path := filepath.Join(testenv.Root(t), "bench", "results", "load.json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	body := fmt.Sprintf(`{"recordings": 20, "tracks_each": 3, "workers": 2, "asr_latency_ms": 500, "wall_s": %.1f, "worker_peak_rss_mb": [%d, %d], "all_completed": true}`+"\n",
+		wall.Seconds(), peak[0]/1024, peak[1]/1024)
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o644))
+}

@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/parley-dev/parley"
+	"github.com/parley-dev/parley/store"
+	"github.com/parley-dev/parley/tracks"
+)
+
+// The interfaces below are what the steps need from the adapters; each is
+// declared here, at its consumer, with only the methods called.
+
+// Storage is object storage (package store).
+type Storage interface {
+	PutFile(ctx context.Context, bucket, key, path, contentType string) (store.ObjectInfo, error)
+	GetFile(ctx context.Context, bucket, key, path string) error
+	Presign(ctx context.Context, bucket, key string) (string, error)
+	Exists(ctx context.Context, bucket, key string) (bool, error)
+	Delete(ctx context.Context, bucket, key string) error
+	List(ctx context.Context, bucket, prefix string) ([]string, error)
+	Bucket() string
+}
+
+// MixResult is what a mixdown produced.
+type MixResult struct {
+	// Duration of the mix in seconds.
+	Duration float64
+	// Waveform holds 255 peaks in 0..1.
+	Waveform []float64
+}
+
+// Media mixes tracks and draws waveforms (package media).
+type Media interface {
+	// Mixdown mixes the original tracks (offsets and gaps applied) into one
+	// MP3 at dstPath and computes its waveform in the same pass.
+	Mixdown(ctx context.Context, srcs []string, dstPath string) (MixResult, error)
+	// Waveform computes the waveform of an audio file.
+	Waveform(ctx context.Context, src string) ([]float64, error)
+}
+
+// LLM runs the language-model steps (package llm). Every method goes
+// through the result cache and records usage in the context's meter.
+type LLM interface {
+	// Topic names and summarises one chunk of the transcript (text is
+	// "Name: words" lines).
+	Topic(ctx context.Context, text string, participants []parley.Participant) (title, summary string, err error)
+	// Title makes the meeting title (<= 10 words, cleaned) from the topic
+	// titles.
+	Title(ctx context.Context, topicTitles []string) (string, error)
+	// Subjects lists the main subjects (at most 6).
+	Subjects(ctx context.Context, text string, participants []parley.Participant) ([]string, error)
+	// SubjectSummary writes the detailed and the one-paragraph summary of
+	// one subject.
+	SubjectSummary(ctx context.Context, subject, text string, participants []parley.Participant) (detailed, paragraph string, err error)
+	// Recap writes the one-paragraph recap from the subject paragraphs.
+	Recap(ctx context.Context, subjects []parley.Subject, participants []parley.Participant) (string, error)
+	// ActionItems finds decisions and next steps, mapped to participant ids.
+	ActionItems(ctx context.Context, text string, participants []parley.Participant) (parley.ActionItems, error)
+}
+
+// DailyRecording is what get_recording needs from Daily.
+type DailyRecording struct {
+	ID           string
+	MtgSessionID string
+	Duration     *int
+}
+
+// DailyParticipant is one participant of a Daily meeting.
+type DailyParticipant struct {
+	ParticipantID string
+	UserID        string
+	UserName      string
+}
+
+// Daily is the Daily.co REST API (package daily).
+type Daily interface {
+	Recording(ctx context.Context, id string) (DailyRecording, error)
+	// Participants lists every participant of a meeting session (all
+	// pages).
+	Participants(ctx context.Context, mtgSessionID string) ([]DailyParticipant, error)
+}
+
+// Zulip posts and updates stream messages (package notify).
+type Zulip interface {
+	Post(ctx context.Context, stream, topic, content string) (int64, error)
+	Update(ctx context.Context, id int64, topic, content string) error
+}
+
+// Webhooks sends signed outbound webhooks (package notify).
+type Webhooks interface {
+	Send(ctx context.Context, url, secret, event string, body []byte, attempt int) (int, error)
+}
+
+// Notifications renders messages and payloads (package notify).
+type Notifications interface {
+	ZulipMessage(t *parley.Transcript, topics []parley.Topic) string
+	WebhookPayload(event string, t *parley.Transcript, topics []parley.Topic, words []parley.Word, room *parley.Room, eventID string, now time.Time) ([]byte, error)
+}
+
+// TrackRunner runs the TrackProcessing child workflows of a run and waits
+// for them (package hatchet does the spawning).
+type TrackRunner interface {
+	RunTracks(ctx context.Context, inputs []tracks.Input) ([]tracks.Output, error)
+}
+
+// Settings are the pipeline's tunables.
+type Settings struct {
+	// TopicChunkWords is the number of words per topic chunk. Default 300.
+	TopicChunkWords int
+	// LLMConcurrency bounds concurrent LLM calls inside one step. Default 4.
+	LLMConcurrency int
+	// WorkDir holds temporary files. Default os.TempDir().
+	WorkDir string
+}
+
+// Steps holds the dependencies of every DiarizationPipeline step; each step
+// is a method taking a plain context and the workflow Input.
+type Steps struct {
+	DB       *store.DB
+	Storage  Storage
+	Media    Media
+	LLM      LLM
+	Daily    Daily // nil: Daily not configured (uploads only)
+	Zulip    Zulip // nil: Zulip off
+	Webhooks Webhooks
+	Notify   Notifications
+	Tracks   TrackRunner
+	Settings Settings
+	Now      func() time.Time
+	Log      *slog.Logger
+}

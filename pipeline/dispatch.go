@@ -1,0 +1,263 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/parley-dev/parley"
+	"github.com/parley-dev/parley/hatchet"
+	"github.com/parley-dev/parley/store"
+)
+
+// Runner is what the dispatcher needs of Hatchet (package hatchet).
+type Runner interface {
+	Start(ctx context.Context, workflow string, input any, meta map[string]string) (string, error)
+	State(ctx context.Context, runID string) (hatchet.RunState, error)
+	Replay(ctx context.Context, taskIDs ...string) error
+	Cancel(ctx context.Context, runID string) error
+}
+
+// Dispatcher starts, resumes and deduplicates pipeline runs. The API, the
+// Daily webhook, the polling fallback and the CLI all go through it.
+type Dispatcher struct {
+	DB     *store.DB
+	Runner Runner
+	// ParticipantID extracts the Daily participant id from a track key (""
+	// when the key has none).
+	ParticipantID func(key string) string
+	Log           *slog.Logger
+}
+
+// dispatchLease bounds how long a crashed dispatcher can block another.
+const dispatchLease = time.Minute
+
+// TriggerRequest describes a recording to process (POST /v1/process).
+type TriggerRequest struct {
+	Tracks      []parley.Track
+	RecordingID string
+	RoomID      string
+	Name        string
+	Language    string
+}
+
+// Result tells what a dispatch did.
+type Result struct {
+	TranscriptID  string `json:"transcript_id"`
+	WorkflowRunID string `json:"workflow_run_id"`
+	// Started is true when this call started (or resumed) a run, false
+	// when it found one (the request was a duplicate).
+	Started bool `json:"-"`
+	Resumed bool `json:"-"`
+}
+
+// Trigger creates the transcript of a recording and starts its pipeline.
+// It is idempotent per RecordingID: however often and however concurrently
+// a recording is delivered, it gets one transcript and one run (a unique
+// constraint and a dispatch lease decide, no process-local lock).
+func (d *Dispatcher) Trigger(ctx context.Context, req TriggerRequest) (Result, error) {
+	if len(req.Tracks) == 0 {
+		return Result{}, parley.Errorf(parley.EINVALID, "tracks: at least one track is needed")
+	}
+	nt := store.NewTranscript{Name: req.Name, SourceLanguage: req.Language, Status: parley.StatusUploaded}
+	if req.RoomID != "" {
+		nt.RoomID = &req.RoomID
+	}
+	if req.RecordingID != "" {
+		nt.RecordingID = &req.RecordingID
+	}
+	t, created, err := d.DB.CreateTranscriptForRecording(ctx, nt)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{TranscriptID: t.ID}
+	if !created && t.WorkflowRunID != nil {
+		res.WorkflowRunID = *t.WorkflowRunID
+		return res, nil // a duplicate delivery: the recording has its run
+	}
+	tracks := make([]parley.Track, len(req.Tracks))
+	for i, tr := range req.Tracks {
+		tracks[i] = tr
+		tracks[i].Index = i
+		if tr.ParticipantID == "" && d.ParticipantID != nil {
+			tracks[i].ParticipantID = d.ParticipantID(tr.Key)
+		}
+		if tr.Name == "" {
+			tracks[i].Name = parley.SpeakerFromFileName(tr.Key)
+		}
+	}
+	if err := d.DB.SetTracks(ctx, t.ID, tracks); err != nil {
+		return Result{}, err
+	}
+	if req.RecordingID != "" {
+		keys := make([]string, len(tracks))
+		bucket := ""
+		for i, tr := range tracks {
+			keys[i], bucket = tr.Key, tr.Bucket
+		}
+		if err := d.DB.UpsertRecording(ctx, store.Recording{ID: req.RecordingID, Bucket: bucket, TrackKeys: keys, TranscriptID: &t.ID}); err != nil {
+			return Result{}, err
+		}
+	}
+	r, err := d.process(ctx, t.ID, false, true)
+	if parley.ErrorCode(err) == parley.ECONFLICT {
+		// Another delivery of the same recording is starting the run.
+		cur, gerr := d.DB.GetTranscript(ctx, t.ID)
+		if gerr != nil {
+			return Result{}, gerr
+		}
+		if cur.WorkflowRunID != nil {
+			res.WorkflowRunID = *cur.WorkflowRunID
+		}
+		return res, nil
+	}
+	return r, err
+}
+
+// Process starts the pipeline of a transcript whose tracks are stored. If
+// the last run failed, it resumes that run instead: the failed task and
+// what follows it run again, nothing else (failed track children first).
+// While a run is active it returns a conflict. force starts a new run
+// whatever the state (cancelling an active one); cached ASR and LLM
+// results make it cheap.
+func (d *Dispatcher) Process(ctx context.Context, tid string, force bool) (Result, error) {
+	return d.process(ctx, tid, force, false)
+}
+
+// process is Process; with once (a trigger), a transcript that already has
+// a run keeps it, whatever its state.
+func (d *Dispatcher) process(ctx context.Context, tid string, force, once bool) (Result, error) {
+	t, err := d.DB.GetTranscript(ctx, tid)
+	if err != nil {
+		return Result{}, err
+	}
+	trs, err := d.DB.ListTracks(ctx, t.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(trs) == 0 {
+		return Result{}, parley.Errorf(parley.EINVALID, "transcript %s has no tracks: upload at least one first", t.ID)
+	}
+	ok, err := d.DB.ClaimDispatch(ctx, t.ID, dispatchLease, true)
+	if err != nil {
+		return Result{}, err
+	}
+	if !ok {
+		return Result{}, parley.Errorf(parley.ECONFLICT, "a run of transcript %s is being started", t.ID)
+	}
+	defer func() {
+		if err := d.DB.ReleaseDispatch(context.WithoutCancel(ctx), t.ID); err != nil {
+			d.Log.Warn("could not release dispatch claim", "transcript_id", t.ID, "error", err)
+		}
+	}()
+	// Read again under the claim: a concurrent dispatcher may just have
+	// started a run.
+	if t, err = d.DB.GetTranscript(ctx, t.ID); err != nil {
+		return Result{}, err
+	}
+	if t.WorkflowRunID != nil && once {
+		return Result{TranscriptID: t.ID, WorkflowRunID: *t.WorkflowRunID}, nil
+	}
+	if t.WorkflowRunID != nil {
+		runID := *t.WorkflowRunID
+		st, err := d.settledState(ctx, t, runID)
+		if err != nil && parley.ErrorCode(err) != parley.EINVALID {
+			return Result{}, err
+		}
+		switch {
+		case err != nil:
+			// unknown run: start a new one
+		case st.Status == hatchet.RunRunning || st.Status == hatchet.RunQueued:
+			if !force {
+				return Result{}, parley.Errorf(parley.ECONFLICT, "transcript %s has an active run (%s)", t.ID, runID)
+			}
+			if err := d.Runner.Cancel(ctx, runID); err != nil {
+				return Result{}, err
+			}
+		case st.Status == hatchet.RunFailed && !force:
+			if err := d.resume(ctx, t, runID, st); err != nil {
+				return Result{}, err
+			}
+			return Result{TranscriptID: t.ID, WorkflowRunID: runID, Started: true, Resumed: true}, nil
+		}
+	}
+	in := Input{TranscriptID: t.ID, Language: t.SourceLanguage}
+	if t.RecordingID != nil {
+		in.RecordingID = *t.RecordingID
+	}
+	if t.RoomID != nil {
+		in.RoomID = *t.RoomID
+	}
+	meta := map[string]string{"transcript_id": t.ID}
+	if in.RecordingID != "" {
+		meta["recording_id"] = in.RecordingID
+	}
+	if _, err := d.DB.SetStatus(ctx, t.ID, parley.StatusProcessing, nil); err != nil {
+		return Result{}, err
+	}
+	runID, err := d.Runner.Start(ctx, WorkflowPipeline, in, meta)
+	if err != nil {
+		// Leave the transcript as it was so that a retry can start it.
+		if _, serr := d.DB.SetStatus(context.WithoutCancel(ctx), t.ID, parley.StatusUploaded, nil); serr != nil {
+			d.Log.Warn("could not reset status after a failed start", "transcript_id", t.ID, "error", serr)
+		}
+		return Result{}, err
+	}
+	if err := d.DB.UpdateTranscript(ctx, t.ID, store.TranscriptUpdate{WorkflowRunID: &runID, ClearError: true}); err != nil {
+		return Result{}, err
+	}
+	d.Log.InfoContext(ctx, "pipeline started", "transcript_id", t.ID, "workflow_run_id", runID, "forced", force)
+	return Result{TranscriptID: t.ID, WorkflowRunID: runID, Started: true}, nil
+}
+
+// settledState returns a run's state. A transcript whose run failed is
+// marked error by the run's on-failure task, which itself still runs for a
+// moment: wait (briefly) for the run to settle instead of calling it active.
+func (d *Dispatcher) settledState(ctx context.Context, t *parley.Transcript, runID string) (hatchet.RunState, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := d.Runner.State(ctx, runID)
+		if err != nil || st.Done || t.Status != parley.StatusError || time.Now().After(deadline) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// resume replays a failed run: failed track children first, then the
+// failed tasks of the parent (each with its descendants).
+func (d *Dispatcher) resume(ctx context.Context, t *parley.Transcript, runID string, st hatchet.RunState) error {
+	children, err := d.DB.FailedTaskRuns(ctx, t.ID, runID, WorkflowTrackSteps)
+	if err != nil {
+		return err
+	}
+	var parents []string
+	for _, ts := range st.Tasks {
+		if ts.Status == hatchet.RunFailed {
+			parents = append(parents, ts.ExternalID)
+		}
+	}
+	if len(children) == 0 && len(parents) == 0 {
+		return parley.Errorf(parley.ECONFLICT, "run %s failed but has no failed task to resume; process with force to start anew", runID)
+	}
+	if _, err := d.DB.SetStatus(ctx, t.ID, parley.StatusProcessing, nil); err != nil {
+		return err
+	}
+	if err := d.Runner.Replay(ctx, children...); err != nil {
+		return fmt.Errorf("resume track steps: %w", err)
+	}
+	if err := d.Runner.Replay(ctx, parents...); err != nil {
+		return fmt.Errorf("resume run: %w", err)
+	}
+	d.Log.InfoContext(ctx, "pipeline resumed", "transcript_id", t.ID, "workflow_run_id", runID,
+		"replayed_tracks", len(children), "replayed_steps", len(parents))
+	return nil
+}
+
+// WorkflowTrackSteps are the TrackProcessing task names.
+var WorkflowTrackSteps = []string{"pad_track", "transcribe_track"}

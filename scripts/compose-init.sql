@@ -1,0 +1,5 @@
+-- docker-compose: the Hatchet engine's own role and database (UTC, as the
+-- engine requires). Parley's database is created by the image (POSTGRES_DB).
+CREATE ROLE hatchet LOGIN PASSWORD 'hatchet';
+CREATE DATABASE hatchet OWNER hatchet;
+ALTER DATABASE hatchet SET timezone TO 'UTC';
