@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	v0client "github.com/hatchet-dev/hatchet/pkg/client"
 	sdk "github.com/hatchet-dev/hatchet/sdks/go"
@@ -42,6 +43,8 @@ type Client struct {
 	debug     bool
 	zl        zerolog.Logger
 	namespace string
+	// known holds the workflows the engine is known to have registered.
+	known sync.Map
 }
 
 // NewClient builds a client from cfg and the environment. Unlike the SDK,

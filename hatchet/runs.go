@@ -37,17 +37,49 @@ type RunState struct {
 	Tasks map[string]TaskState
 }
 
-// Start triggers a workflow run by name and returns its id at once.
+// Start triggers a workflow run by name and returns its id at once. It
+// first checks that a worker has registered the workflow with the engine:
+// the engine may otherwise accept the trigger and drop it, leaving a run
+// id that never runs.
 func (c *Client) Start(ctx context.Context, workflow string, input any, meta map[string]string) (string, error) {
+	if err := c.registered(ctx, workflow); err != nil {
+		return "", err
+	}
 	ref, err := c.sdk.RunNoWait(ctx, workflow, input, sdk.WithRunMetadata(meta))
 	if err != nil {
 		if strings.Contains(err.Error(), "workflow names not found") {
-			return "", parley.WrapError(parley.ETRANSIENT, err,
-				"start %s: no worker has registered this workflow with the engine yet (is `parley worker` running?)", workflow)
+			return "", errNotRegistered(err, workflow)
 		}
 		return "", parley.WrapError(parley.ETRANSIENT, err, "start %s", workflow)
 	}
 	return ref.RunId, nil
+}
+
+func errNotRegistered(err error, workflow string) error {
+	return parley.WrapError(parley.ETRANSIENT, err,
+		"start %s: no worker has registered this workflow with the engine yet (is `parley worker` running?)", workflow)
+}
+
+// registered checks (once per workflow and process, when it succeeds)
+// that the engine knows the workflow.
+func (c *Client) registered(ctx context.Context, workflow string) error {
+	if _, ok := c.known.Load(workflow); ok {
+		return nil
+	}
+	name := c.Namespaced(workflow)
+	list, err := c.sdk.Workflows().List(ctx, &rest.WorkflowListParams{Name: &name})
+	if err != nil {
+		return parley.WrapError(parley.ETRANSIENT, err, "start %s: list workflows", workflow)
+	}
+	if list.Rows != nil {
+		for _, w := range *list.Rows {
+			if w.Name == name {
+				c.known.Store(workflow, true)
+				return nil
+			}
+		}
+	}
+	return errNotRegistered(fmt.Errorf("workflow %s not found", name), workflow)
 }
 
 // State returns a run's state from the engine's core tables (available at
@@ -109,5 +141,5 @@ func (c *Client) Namespaced(name string) string {
 	if c.namespace == "" {
 		return name
 	}
-	return fmt.Sprintf("%s_%s", c.namespace, name)
+	return fmt.Sprintf("%s_%s", strings.ToLower(c.namespace), name)
 }

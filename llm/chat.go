@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -92,7 +93,6 @@ func (l *LLM) structured(ctx context.Context, c call, out any, validate func() e
 			return nil
 		}
 	}
-	l.log.WarnContext(ctx, "TMPDEBUG cache miss", "key", key, "schema", c.schema.name, "user", c.user)
 	msgs := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(system), openai.UserMessage(c.user)}
 	var lastErr error
 	for attempt := 0; attempt <= l.cfg.ParseMaxRetries; attempt++ {
@@ -226,7 +226,7 @@ func schemaFields(sc map[string]any) (map[string]string, []string) {
 	var required []string
 	switch r := sc["required"].(type) {
 	case []string:
-		required = r
+		required = slices.Clone(r) // sorted below: never the schema's own slice (the cache key hashes it)
 	case []any:
 		for _, x := range r {
 			if s, ok := x.(string); ok {

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/parley-dev/parley"
@@ -34,4 +35,19 @@ func DecodeAnswerForTest(content, schemaName string, out any) error {
 		}
 	}
 	panic("unknown schema " + schemaName)
+}
+
+// SchemasJSONForTest is every schema as JSON, to check that requests leave
+// them as they were.
+func SchemasJSONForTest() string {
+	var all []any
+	for _, sc := range []schema{schemaTopic, schemaTitle, schemaSubjects, schemaDetail, schemaParagraph, schemaRecap,
+		schemaCombine, schemaActions} {
+		all = append(all, sc.schema)
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

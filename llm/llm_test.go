@@ -377,6 +377,21 @@ func TestLLMErrorsAreClassified(t *testing.T) {
 
 // TestCacheSavesTheSecondCall uses the real PostgreSQL cache: an identical
 // second call makes no HTTP request.
+// TestRequestsLeaveTheSchemasAlone: a request must not change the schema
+// it sends (the cache key hashes it). Not parallel, so that it sees the
+// schemas before any other test's request.
+func TestRequestsLeaveTheSchemasAlone(t *testing.T) {
+	ctx := context.Background()
+	_, base := startSim(t)
+	l := llm.NewLLM(config(base), nil, nil, testLog(t))
+	before := llm.SchemasJSONForTest()
+	_, _, err := l.Topic(ctx, "Alice: the budget is over.", nil)
+	require.NoError(t, err)
+	_, err = l.Title(ctx, []string{"Budget"})
+	require.NoError(t, err)
+	require.Equal(t, before, llm.SchemasJSONForTest())
+}
+
 func TestCacheSavesTheSecondCall(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
