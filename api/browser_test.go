@@ -37,9 +37,34 @@ func browser(t *testing.T) context.Context {
 		cancel()
 		_ = os.RemoveAll(profile)
 	})
-	ctx, cancel3 := context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(cancel3)
+	// Start the browser on this context: a first Run on a derived one
+	// would tie the tab to it, and its end would close the tab.
+	require.NoError(t, chromedp.Run(ctx))
 	return ctx
+}
+
+// run runs browser actions for at most two minutes; when they fail, it
+// saves the page's HTML and a screenshot next to the other artifacts and
+// fails the test saying where.
+func run(t *testing.T, b context.Context, actions ...chromedp.Action) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b, 2*time.Minute)
+	defer cancel()
+	err := chromedp.Run(ctx, actions...)
+	if err == nil {
+		return
+	}
+	dctx, dcancel := context.WithTimeout(b, 20*time.Second)
+	defer dcancel()
+	var html string
+	var png []byte
+	if derr := chromedp.Run(dctx, chromedp.OuterHTML("html", &html, chromedp.ByQuery), chromedp.FullScreenshot(&png, 90)); derr == nil {
+		base := filepath.Join(artifacts(t), t.Name())
+		_ = os.WriteFile(base+".html", []byte(html), 0o644)
+		_ = os.WriteFile(base+".png", png, 0o644)
+		t.Fatalf("browser: %v (the page is saved as %s.html and .png)", err, base)
+	}
+	t.Fatalf("browser: %v", err)
 }
 
 // artifacts is where screenshots are kept for review
@@ -70,15 +95,15 @@ func TestBrowserShowsProgressAndResult(t *testing.T) {
 	require.Equal(t, 202, s.API(ctx, "POST", "/v1/process", map[string]any{"tracks": tracks, "name": "Launch planning"}, &acc))
 
 	b := browser(t)
-	require.NoError(t, chromedp.Run(b, chromedp.Navigate(s.APIURL+"/transcripts/"+acc.TranscriptID),
-		chromedp.WaitVisible("#progress-bar", chromedp.ByID)))
+	run(t, b, chromedp.Navigate(s.APIURL+"/transcripts/"+acc.TranscriptID),
+		chromedp.WaitVisible("#progress-bar", chromedp.ByID))
 	// The progress bar advances while the run goes on.
 	var seen []int
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		var v string
 		var ok bool
-		require.NoError(t, chromedp.Run(b, chromedp.AttributeValue("#progress-bar", "aria-valuenow", &v, &ok, chromedp.ByID)))
+		run(t, b, chromedp.AttributeValue("#progress-bar", "aria-valuenow", &v, &ok, chromedp.ByID))
 		n, _ := strconv.Atoi(v)
 		if len(seen) == 0 || n != seen[len(seen)-1] {
 			seen = append(seen, n)
@@ -87,7 +112,7 @@ func TestBrowserShowsProgressAndResult(t *testing.T) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "progress stuck at %v", seen)
-		require.NoError(t, chromedp.Run(b, chromedp.Sleep(200*time.Millisecond)))
+		run(t, b, chromedp.Sleep(200*time.Millisecond))
 	}
 	require.GreaterOrEqual(t, len(seen), 3, "the bar moved through several values: %v", seen)
 	for i := 1; i < len(seen); i++ {
@@ -97,15 +122,15 @@ func TestBrowserShowsProgressAndResult(t *testing.T) {
 	var title, status, points string
 	var speakers, topics []string
 	var ok bool
-	require.NoError(t, chromedp.Run(b,
+	run(t, b,
 		chromedp.WaitVisible("#topics li", chromedp.ByQuery),
 		chromedp.Text("#title", &title, chromedp.ByID),
 		chromedp.Text("#status", &status, chromedp.ByID),
 		chromedp.Evaluate(`[...document.querySelectorAll("#speakers li")].map(e => e.textContent)`, &speakers),
 		chromedp.Evaluate(`[...document.querySelectorAll("#topics .topic-title")].map(e => e.textContent)`, &topics),
-	))
+	)
 	s.WaitFor("the waveform on the page", time.Minute, func() bool {
-		require.NoError(t, chromedp.Run(b, chromedp.AttributeValue("#waveform", "data-points", &points, &ok, chromedp.ByID)))
+		run(t, b, chromedp.AttributeValue("#waveform", "data-points", &points, &ok, chromedp.ByID))
 		return points == "255"
 	})
 	require.Equal(t, "Launch planning", title)
@@ -114,7 +139,7 @@ func TestBrowserShowsProgressAndResult(t *testing.T) {
 	require.NotEmpty(t, topics)
 
 	var png []byte
-	require.NoError(t, chromedp.Run(b, chromedp.FullScreenshot(&png, 100)))
+	run(t, b, chromedp.FullScreenshot(&png, 100))
 	shot := filepath.Join(artifacts(t), "transcript-page.png")
 	require.NoError(t, os.WriteFile(shot, png, 0o644))
 	t.Logf("screenshot: %s", shot)
@@ -135,16 +160,16 @@ func TestBrowserShowsTheFailingStep(t *testing.T) {
 	b := browser(t)
 	var step, msg, state string
 	var ok bool
-	require.NoError(t, chromedp.Run(b, chromedp.Navigate(s.APIURL+"/transcripts/"+acc.TranscriptID),
+	run(t, b, chromedp.Navigate(s.APIURL+"/transcripts/"+acc.TranscriptID),
 		chromedp.WaitVisible("#error-step", chromedp.ByID),
 		chromedp.Text("#error-step", &step, chromedp.ByID),
 		chromedp.Text("#error-message", &msg, chromedp.ByID),
 		chromedp.WaitVisible(`#steps li[data-step="detect_topics"][data-state="failed"]`, chromedp.ByQuery),
-		chromedp.AttributeValue(`#steps li[data-step="detect_topics"]`, "data-state", &state, &ok, chromedp.ByQuery)))
+		chromedp.AttributeValue(`#steps li[data-step="detect_topics"]`, "data-state", &state, &ok, chromedp.ByQuery))
 	require.Equal(t, "detect_topics", step)
 	require.Contains(t, msg, "HTTP 400")
 	require.Equal(t, "failed", state)
 	var png []byte
-	require.NoError(t, chromedp.Run(b, chromedp.FullScreenshot(&png, 100)))
+	run(t, b, chromedp.FullScreenshot(&png, 100))
 	require.NoError(t, os.WriteFile(filepath.Join(artifacts(t), "failed-page.png"), png, 0o644))
 }
