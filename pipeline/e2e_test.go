@@ -272,6 +272,21 @@ func TestPermanentFailureNamesTheStepAndResumes(t *testing.T) {
 	asr, err := simc.Requests(ctx, sim.EndpointASR)
 	require.NoError(t, err)
 	require.Len(t, asr, 3)
+	// The parallel branch (mixdown, then waveform) may finish after the
+	// failure: that does not make the transcript look alive again.
+	s.WaitFor("the waveform branch to finish", 2*time.Minute, func() bool {
+		steps, err := s.DB.ListSteps(ctx, tr.ID)
+		require.NoError(t, err)
+		for _, st := range steps {
+			if st.Name == "generate_waveform" && st.Status == store.AttemptCompleted {
+				return true
+			}
+		}
+		return false
+	})
+	tr, err = s.DB.GetTranscript(ctx, tr.ID)
+	require.NoError(t, err)
+	require.Equal(t, parley.StatusError, tr.Status, "the waveform finishing after the failure leaves the error")
 
 	// The CLI reports the failure.
 	out, stderr, code := s.Run(ctx, "status", tr.ID)

@@ -132,7 +132,7 @@ func (o *observer) Started(ctx context.Context, a hatchet.Attempt, input any) er
 	o.rows[attemptKey(a)] = id
 	o.mu.Unlock()
 	if !postFinalize[a.Task] && a.Task != StepFinalize {
-		if err := o.s.resumeIfFailed(ctx, tid); err != nil {
+		if err := o.s.resumeIfFailed(ctx, tid, a.Task); err != nil {
 			return err
 		}
 	}
@@ -187,13 +187,16 @@ func (o *observer) Finished(ctx context.Context, a hatchet.Attempt, input any, _
 }
 
 // resumeIfFailed puts a transcript whose last run failed back to
-// processing: a step starting after the failure means the run was resumed.
-func (s *Steps) resumeIfFailed(ctx context.Context, tid string) error {
+// processing when the step that failed starts again: the run was resumed
+// (by Parley or a replay from the dashboard). Other steps may still start
+// after a failure (a parallel branch finishing its work, such as the
+// waveform after the mixdown); they leave the error as it is.
+func (s *Steps) resumeIfFailed(ctx context.Context, tid, step string) error {
 	t, err := s.DB.GetTranscript(ctx, tid)
 	if err != nil {
 		return err
 	}
-	if t.Status == parley.StatusError {
+	if t.Status == parley.StatusError && (t.Error == nil || t.Error.Step == step) {
 		_, err = s.DB.SetStatus(ctx, tid, parley.StatusProcessing, nil)
 	}
 	return err
