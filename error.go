@@ -105,3 +105,8 @@ func IsRetryable(err error) bool {
 		return err != nil
 	}
 }
+
+// ErrUnavailable marks an error as a dependency being briefly unavailable
+// (the database restarting): steps are retried in place for a short while
+// before the attempt counts as failed (package hatchet).
+var ErrUnavailable = errors.New("temporarily unavailable")

@@ -106,7 +106,7 @@ func reference(t *testing.T, dir string, tracks []string, offsets []float64) []u
 }
 
 // ours does Parley's media steps with the parley binary: each track padded
-// for the ASR (16 kHz mono Opus, offset as a shift), then one mixdown from
+// for the ASR (16 kHz mono MP3, FormatASR; offset as a shift), then one mixdown from
 // the original tracks that also computes the waveform.
 func ours(t *testing.T, bin, dir string, tracks []string) []usage {
 	var us []usage

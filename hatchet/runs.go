@@ -2,6 +2,7 @@ package hatchet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -134,6 +135,34 @@ func (c *Client) Cancel(ctx context.Context, runID string) error {
 		return parley.WrapError(parley.ETRANSIENT, err, "cancel run %s", runID)
 	}
 	return nil
+}
+
+// DeleteWorkflows removes workflows (by name, in the client's namespace)
+// from the engine, which otherwise keeps scheduling for them: a test run
+// cleans up the workflows of its namespace. Unknown names are skipped.
+func (c *Client) DeleteWorkflows(ctx context.Context, names ...string) error {
+	var errs []error
+	for _, name := range names {
+		ns := c.Namespaced(name)
+		list, err := c.sdk.Workflows().List(ctx, &rest.WorkflowListParams{Name: &ns})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list workflow %s: %w", ns, err))
+			continue
+		}
+		if list.Rows == nil {
+			continue
+		}
+		for _, w := range *list.Rows {
+			if w.Name != ns {
+				continue // the name filter is a search
+			}
+			if _, err := c.sdk.Workflows().Delete(ctx, ns); err != nil {
+				errs = append(errs, fmt.Errorf("delete workflow %s: %w", ns, err))
+			}
+		}
+		c.known.Delete(name)
+	}
+	return errors.Join(errs...)
 }
 
 // Namespaced returns a workflow name as the engine knows it.

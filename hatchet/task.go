@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/hatchet-dev/hatchet/pkg/client/create"
 	"github.com/hatchet-dev/hatchet/pkg/client/types"
 	"github.com/hatchet-dev/hatchet/pkg/worker"
@@ -191,12 +192,15 @@ func run[I, O any](hctx sdk.Context, w *Workflow, name string, p Policy, in I, f
 		log.DebugContext(ctx, "task started", slog.Int("max_attempts", a.MaxAttempts))
 	}
 	if w.obs != nil {
-		if err := w.obs.Started(ctx, a, in); err != nil {
+		if err := throughOutages(ctx, log, func() error { return w.obs.Started(ctx, a, in) }); err != nil {
 			log.WarnContext(ctx, "could not record task start", slog.Any("error", err))
 			return out, classify(fmt.Errorf("%s: record start: %w", name, err))
 		}
 	}
-	out, err = safeCall(ctx, fn, in)
+	err = throughOutages(ctx, log, func() (err error) {
+		out, err = safeCall(ctx, fn, in)
+		return err
+	})
 	willRetry := err != nil && retryable(err) && a.Number < a.MaxAttempts
 	if w.obs != nil {
 		// Record the outcome even when the attempt's context has ended
@@ -218,6 +222,27 @@ func run[I, O any](hctx sdk.Context, w *Workflow, name string, p Policy, in I, f
 		log.ErrorContext(ctx, "task failed", slog.Duration("elapsed", elapsed), slog.Any("error", err))
 	}
 	return out, classify(err)
+}
+
+// outageWait bounds how long a task is re-run in place while a dependency
+// is briefly unavailable (parley.ErrUnavailable: the database restarting).
+// Failing at once would report the failure while the engine, which shares
+// that database, may be unable to take the report, and the run would then
+// wait for the task's timeout. Steps are idempotent, so re-running is safe.
+const outageWait = 45 * time.Second
+
+func throughOutages(ctx context.Context, log *slog.Logger, op func() error) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 500*time.Millisecond, 8*time.Second, outageWait
+	return backoff.RetryNotify(func() error {
+		err := op()
+		if err != nil && !errors.Is(err, parley.ErrUnavailable) {
+			return backoff.Permanent(err)
+		}
+		return err
+	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		log.WarnContext(ctx, "a dependency is unavailable; running the step again in place", slog.Duration("in", wait), slog.Any("error", err))
+	})
 }
 
 func safeCall[I, O any](ctx context.Context, fn func(context.Context, I) (O, error), in I) (out O, err error) {

@@ -146,8 +146,9 @@ func TestChaosLoad(t *testing.T) {
 	}
 	wg.Wait()
 	var peak [2]int64
-	done := make(chan struct{})
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for {
 			select {
 			case <-done:
@@ -163,6 +164,7 @@ func TestChaosLoad(t *testing.T) {
 		requireComplete(t, s, id)
 	}
 	close(done)
+	<-stopped
 	wall := time.Since(t0)
 	var transcripts int
 	require.NoError(t, s.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM transcripts`).Scan(&transcripts))

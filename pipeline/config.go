@@ -36,6 +36,8 @@ const (
 const (
 	WorkflowPipeline = "DiarizationPipeline"
 	WorkflowTrack    = "TrackProcessing"
+	// WorkflowDailyPolling finds Daily recordings whose webhook was missed.
+	WorkflowDailyPolling = "DailyPolling"
 )
 
 // DefaultPolicies is every task's timeout, retries and backoff. Each can be

@@ -92,7 +92,7 @@ func DefinePolling(c *hatchet.Client, p *Poller, cron string) *hatchet.Workflow 
 	if cron == "" {
 		cron = "*/3 * * * *"
 	}
-	wf := c.NewWorkflow("DailyPolling", "Finds finished Daily recordings whose webhook was missed and starts them.", nil,
+	wf := c.NewWorkflow(WorkflowDailyPolling, "Finds finished Daily recordings whose webhook was missed and starts them.", nil,
 		hatchet.WithCron(cron))
 	hatchet.Task(wf, "poll_daily_recordings", hatchet.Policy{Timeout: 2 * time.Minute, Retries: 1}, p.Poll)
 	return wf

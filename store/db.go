@@ -186,7 +186,7 @@ func wrapDBError(op string, err error) error {
 			strings.HasPrefix(pgErr.Code, "57P"),         // admin shutdown, crash shutdown, cannot connect now
 			pgErr.Code == "40001", pgErr.Code == "40P01", // serialization failure, deadlock
 			pgErr.Code == "53300": // too many connections
-			return parley.WrapError(parley.ETRANSIENT, err, "%s: database unavailable", op)
+			return unavailable(op, err)
 		case strings.HasPrefix(pgErr.Code, "22"), strings.HasPrefix(pgErr.Code, "23"):
 			return parley.WrapError(parley.EINVALID, err, "%s: invalid data", op)
 		}
@@ -195,9 +195,14 @@ func wrapDBError(op string, err error) error {
 	var netErr net.Error
 	if errors.As(err, &netErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
 		errors.Is(err, context.DeadlineExceeded) || isConnClosed(err) {
-		return parley.WrapError(parley.ETRANSIENT, err, "%s: database unavailable", op)
+		return unavailable(op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// unavailable is a transient error that also matches parley.ErrUnavailable.
+func unavailable(op string, err error) error {
+	return parley.WrapError(parley.ETRANSIENT, fmt.Errorf("%w: %w", parley.ErrUnavailable, err), "%s: database unavailable", op)
 }
 
 func isConnClosed(err error) bool {

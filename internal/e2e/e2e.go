@@ -27,6 +27,7 @@ import (
 
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/hatchet"
+	"github.com/parley-dev/parley/pipeline"
 	"github.com/parley-dev/parley/internal/testenv"
 	"github.com/parley-dev/parley/sim"
 	"github.com/parley-dev/parley/store"
@@ -135,6 +136,16 @@ func New(t testing.TB, opts Options) *Stack {
 	for k, v := range opts.Env {
 		s.env[k] = v
 	}
+	// The engine keeps scheduling for every registered workflow (a
+	// concurrency strategy each): remove this namespace's at the end, or
+	// every test run makes the shared engine slower.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.Hatchet().DeleteWorkflows(ctx, pipeline.WorkflowPipeline, pipeline.WorkflowTrack, pipeline.WorkflowDailyPolling); err != nil {
+			t.Logf("could not delete the test's workflows: %v", err)
+		}
+	})
 	return s
 }
 
