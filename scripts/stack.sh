@@ -263,13 +263,17 @@ ensure_hatchet() {
 		say "starting hatchet-lite (dashboard :$HATCHET_DASHBOARD_PORT, gRPC :$HATCHET_GRPC_PORT)"
 		start_bg hatchet "$HATCHET_BIN/hatchet-lite" --config ./config
 		wait_ready hatchet http_ok "$ready"
-		if [ ! -s token ]; then
+		# A token belongs to one hatchet database: make a new one when the
+		# database was recreated since (its oid changed).
+		db_oid=$(psql_admin -d postgres -c "SELECT oid FROM pg_database WHERE datname='hatchet'")
+		if [ ! -s token ] || [ "$(cat token.db 2>/dev/null)" != "$db_oid" ]; then
 			# stdout only: stderr carries a log line that would corrupt the token
 			"$HATCHET_BIN/hatchet-admin" token create --config ./config --tenant-id "$TENANT_ID" \
 				--name parley-worker --expiresIn 87600h 2>>"$LOGS/hatchet-token.log" | tr -d '\n' >token.tmp
 			[ -s token.tmp ] || die "could not create a Hatchet worker token (log: $LOGS/hatchet-token.log)"
 			mv token.tmp token
 			chmod 600 token
+			echo "$db_oid" >token.db
 		fi
 	)
 }
