@@ -158,14 +158,15 @@ func LimitSubjects(in []string) []string {
 func (l *LLM) SubjectSummary(ctx context.Context, subject, text string, ps []parley.Participant) (string, string, error) {
 	parts := l.split(text)
 	details := make([]string, len(parts))
-	g, gctx := errgroup.WithContext(ctx)
+	// A failed call does not cancel the others: what succeeds is cached.
+	var g errgroup.Group
 	g.SetLimit(4)
 	for i, part := range parts {
 		g.Go(func() error {
 			var out struct {
 				Detailed string `json:"detailed_summary"`
 			}
-			err := l.structured(gctx, call{step: "process_subjects", schema: schemaDetail, system: systemSubjectDetail,
+			err := l.structured(ctx, call{step: "process_subjects", schema: schemaDetail, system: systemSubjectDetail,
 				user: promptSubject(subject, part, ps), temperature: 0.4}, &out, nonEmpty(&out.Detailed))
 			details[i] = out.Detailed
 			return err

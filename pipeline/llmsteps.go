@@ -40,12 +40,14 @@ func (s *Steps) DetectTopics(ctx context.Context, in Input) (DetectTopicsOutput,
 		chunks = append(chunks, [2]int{from, min(from+size, len(words))})
 	}
 	topics := make([]store.StoredTopic, len(chunks))
-	g, gctx := errgroup.WithContext(ctx)
+	// A failed call does not cancel the others: what succeeds is cached,
+	// so a retry of the step only repeats the calls that failed.
+	var g errgroup.Group
 	g.SetLimit(cmp.Or(s.Settings.LLMConcurrency, 4))
 	for i, c := range chunks {
 		g.Go(func() error {
 			ws := words[c[0]:c[1]]
-			title, summary, err := s.LLM.Topic(gctx, parley.TranscriptText(ws, ps), ps)
+			title, summary, err := s.LLM.Topic(ctx, parley.TranscriptText(ws, ps), ps)
 			if err != nil {
 				return fmt.Errorf("topic %d of %d: %w", i+1, len(chunks), err)
 			}
@@ -180,15 +182,17 @@ func (s *Steps) ProcessSubjects(ctx context.Context, in Input) (ProcessSubjectsO
 	if err != nil {
 		return ProcessSubjectsOutput{}, err
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	// A failed call does not cancel the others: what succeeds is cached,
+	// so a retry of the step only repeats the calls that failed.
+	var g errgroup.Group
 	g.SetLimit(cmp.Or(s.Settings.LLMConcurrency, 4))
 	for _, sub := range subjects {
 		g.Go(func() error {
-			detailed, paragraph, err := s.LLM.SubjectSummary(gctx, sub.Subject, text, ps)
+			detailed, paragraph, err := s.LLM.SubjectSummary(ctx, sub.Subject, text, ps)
 			if err != nil {
 				return fmt.Errorf("summarize subject %q: %w", sub.Subject, err)
 			}
-			return s.DB.SetSubjectSummaries(gctx, in.TranscriptID, sub.Index, detailed, paragraph)
+			return s.DB.SetSubjectSummaries(ctx, in.TranscriptID, sub.Index, detailed, paragraph)
 		})
 	}
 	if err := g.Wait(); err != nil {
