@@ -27,8 +27,8 @@ import (
 
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/hatchet"
-	"github.com/parley-dev/parley/pipeline"
 	"github.com/parley-dev/parley/internal/testenv"
+	"github.com/parley-dev/parley/pipeline"
 	"github.com/parley-dev/parley/sim"
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/store/storetest"
