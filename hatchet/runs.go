@@ -68,19 +68,32 @@ func (c *Client) registered(ctx context.Context, workflow string) error {
 		return nil
 	}
 	name := c.Namespaced(workflow)
+	found, err := c.exists(ctx, name)
+	if err != nil {
+		return parley.WrapError(parley.ETRANSIENT, err, "start %s", workflow)
+	}
+	if !found {
+		return errNotRegistered(fmt.Errorf("workflow %s not found", name), workflow)
+	}
+	c.known.Store(workflow, true)
+	return nil
+}
+
+// exists reports whether the engine has a workflow of exactly that
+// (namespaced) name; the API's name filter is a search.
+func (c *Client) exists(ctx context.Context, name string) (bool, error) {
 	list, err := c.sdk.Workflows().List(ctx, &rest.WorkflowListParams{Name: &name})
 	if err != nil {
-		return parley.WrapError(parley.ETRANSIENT, err, "start %s: list workflows", workflow)
+		return false, fmt.Errorf("list workflows: %w", err)
 	}
 	if list.Rows != nil {
 		for _, w := range *list.Rows {
 			if w.Name == name {
-				c.known.Store(workflow, true)
-				return nil
+				return true, nil
 			}
 		}
 	}
-	return errNotRegistered(fmt.Errorf("workflow %s not found", name), workflow)
+	return false, nil
 }
 
 // State returns a run's state from the engine's core tables (available at
@@ -144,23 +157,20 @@ func (c *Client) DeleteWorkflows(ctx context.Context, names ...string) error {
 	var errs []error
 	for _, name := range names {
 		ns := c.Namespaced(name)
-		list, err := c.sdk.Workflows().List(ctx, &rest.WorkflowListParams{Name: &ns})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list workflow %s: %w", ns, err))
-			continue
-		}
-		if list.Rows == nil {
-			continue
-		}
-		for _, w := range *list.Rows {
-			if w.Name != ns {
-				continue // the name filter is a search
-			}
-			if _, err := c.sdk.Workflows().Delete(ctx, ns); err != nil {
-				errs = append(errs, fmt.Errorf("delete workflow %s: %w", ns, err))
-			}
-		}
 		c.known.Delete(name)
+		found, err := c.exists(ctx, ns)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete workflow %s: %w", ns, err))
+			continue
+		}
+		if !found {
+			continue
+		}
+		// The v0.85 SDK reports the API's 204 No Content, its success
+		// answer, as an error.
+		if _, err := c.sdk.Workflows().Delete(ctx, ns); err != nil && !strings.Contains(err.Error(), "status 204") {
+			errs = append(errs, fmt.Errorf("delete workflow %s: %w", ns, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -64,6 +64,9 @@ func TestSmokeFanOut(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := hatchet.NewClient(hatchet.Config{Namespace: testenv.Name(t, "smoke"), Logger: log, SDKLogOutput: io.Discard})
 	require.NoError(t, err)
+	t.Cleanup(func() { // the engine keeps scheduling for registered workflows
+		require.NoError(t, c.DeleteWorkflows(context.Background(), "smoke-item", "smoke-fanout"))
+	})
 
 	rec := &recorder{}
 	quick := hatchet.Policy{Timeout: 30 * time.Second, Retries: 1}
