@@ -156,9 +156,16 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *DB) error) error {
 	if _, ok := db.q.(pgx.Tx); ok {
 		return fn(db) // already in a transaction
 	}
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		return fn(&DB{pool: db.pool, q: tx, schema: db.schema, log: db.log})
 	})
+	var perr *parley.Error
+	if err == nil || errors.As(err, &perr) {
+		return err
+	}
+	// Begin or commit failed (or fn returned a plain error): classify it,
+	// so that a lost connection is transient like everywhere else.
+	return wrapDBError("transaction", err)
 }
 
 // wrapDBError turns a driver error into a parley error with a code: no rows
