@@ -28,8 +28,7 @@ func RenderPromptsForTest(text string, ps []parley.Participant) map[string]strin
 
 // DecodeAnswerForTest parses an answer against a named schema.
 func DecodeAnswerForTest(content, schemaName string, out any) error {
-	for _, sc := range []schema{schemaTopic, schemaTitle, schemaSubjects, schemaDetail, schemaParagraph, schemaRecap,
-		schemaCombine, schemaActions} {
+	for _, sc := range allSchemas {
 		if sc.name == schemaName {
 			return decodeAnswer(content, sc, out, nil)
 		}
@@ -41,8 +40,7 @@ func DecodeAnswerForTest(content, schemaName string, out any) error {
 // them as they were.
 func SchemasJSONForTest() string {
 	var all []any
-	for _, sc := range []schema{schemaTopic, schemaTitle, schemaSubjects, schemaDetail, schemaParagraph, schemaRecap,
-		schemaCombine, schemaActions} {
+	for _, sc := range allSchemas {
 		all = append(all, sc.schema)
 	}
 	b, err := json.Marshal(all)
@@ -51,3 +49,7 @@ func SchemasJSONForTest() string {
 	}
 	return string(b)
 }
+
+// allSchemas lists every schema the steps use.
+var allSchemas = []schema{schemaTopic, schemaTitle, schemaSubjects, schemaDetail, schemaParagraph, schemaRecap,
+	schemaCombine, schemaActions}
