@@ -234,15 +234,20 @@ const outageWait = 45 * time.Second
 func throughOutages(ctx context.Context, log *slog.Logger, op func() error) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 500*time.Millisecond, 8*time.Second, outageWait
-	return backoff.RetryNotify(func() error {
-		err := op()
-		if err != nil && !errors.Is(err, parley.ErrUnavailable) {
-			return backoff.Permanent(err)
+	var last error
+	err := backoff.RetryNotify(func() error {
+		last = op()
+		if last != nil && !errors.Is(last, parley.ErrUnavailable) {
+			return backoff.Permanent(last)
 		}
-		return err
+		return last
 	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
 		log.WarnContext(ctx, "a dependency is unavailable; running the step again in place", slog.Duration("in", wait), slog.Any("error", err))
 	})
+	if err != nil && last != nil {
+		return last // the step's own error, not the context's when it ended the waiting
+	}
+	return err
 }
 
 func safeCall[I, O any](ctx context.Context, fn func(context.Context, I) (O, error), in I) (out O, err error) {
