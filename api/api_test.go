@@ -249,7 +249,7 @@ func TestRoutes(t *testing.T) {
 		require.Equal(t, "not_found", code)
 	})
 	t.Run("Page", func(t *testing.T) {
-		for path, want := range map[string]int{"/": 200, "/transcripts/" + tr.ID: 200, "/static/app.js": 200, "/static/style.css": 200, "/nope": 404} {
+		for path, want := range map[string]int{"/": 200, "/transcripts/" + tr.ID: 200, "/static/app.js": 200, "/static/transcript/page.js": 200, "/static/style.css": 200, "/nope": 404} {
 			status, _ := call(t, "GET", u+path, nil, nil)
 			require.Equal(t, want, status, path)
 		}

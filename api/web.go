@@ -48,11 +48,13 @@ type webAsset struct {
 // WebHandler serves the web page: GET / (transcript list), GET
 // /transcripts/{id} (one transcript), and GET /static/* (the embedded
 // assets, with cache headers). Both page routes answer the same index.html,
-// a small script-driven app over the JSON API and the events WebSocket that
-// routes on location.pathname; there is no build step.
+// a small app over the JSON API and the events WebSocket that routes on
+// location.pathname. It is written as native ES modules (app.js imports
+// the others), so there is no build step.
 //
 // Asset references in index.html carry ?v=<content hash>: such requests
-// are cacheable for a year (immutable); others revalidate with the ETag.
+// are cacheable for a year (immutable); others, such as the modules that
+// app.js imports, revalidate with the ETag.
 func WebHandler() http.Handler {
 	sub, err := fs.Sub(webFS, "web")
 	if err != nil {

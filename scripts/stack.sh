@@ -61,6 +61,7 @@ install_packages() {
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
 	if ! command -v psql >/dev/null; then missing+=(postgresql postgresql-client); fi
+	if ! command -v node >/dev/null; then missing+=(nodejs); fi # the web page's unit tests
 	[ ${#missing[@]} -eq 0 ] && return 0
 	say "installing Debian packages: ${missing[*]}"
 	local sudo=""

@@ -40,6 +40,9 @@ scripts/stack.sh infra
 t0=$SECONDS
 echo "test: go vet ./..." >&2
 go vet ./...
+echo "test: node --test api/webtest/ (the web page's modules)" >&2
+command -v node >/dev/null || { echo "test: node is needed for the web page's tests (apt-get install nodejs)" >&2; exit 1; }
+node --test api/webtest/
 echo "test: go test -race ./... ${GOTESTFLAGS:-}" >&2
 # -p 2: the machine has 2 cores; heavier parallelism only queues.
 # -count=1: the suite talks to real services; a cached result proves nothing.
