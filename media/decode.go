@@ -43,6 +43,7 @@ type decoder struct {
 	outTB    astiav.Rational
 
 	nextPTS int64 // expected pts (stream time base) of the next frame
+	decoded int64 // samples (per channel) output so far
 	eof     bool
 	flushed bool
 
@@ -242,6 +243,10 @@ func (d *decoder) step(ctx context.Context) error {
 		case err != nil:
 			return classify(ctx, d.in.name, "cannot decode", err)
 		}
+		if err := checkFrame(d.in.name, d.frame.SampleRate(), d.frame.ChannelLayout().NbChannels(), d.frame.NbSamples()); err != nil {
+			d.frame.Unref()
+			return err
+		}
 		err = d.filter(d.frame)
 		d.frame.Unref()
 		if err != nil {
@@ -287,6 +292,11 @@ func (d *decoder) filter(f *astiav.Frame) error {
 		start := int64(noPTS)
 		if pts := d.out.Pts(); pts != astiav.NoPtsValue {
 			start = pts
+		}
+		d.decoded += int64(d.out.NbSamples())
+		if d.decoded > maxTrackSamples(d.outRate) {
+			d.out.Unref()
+			return tooLong(d.in.name)
 		}
 		from := len(d.arena)
 		d.arena = appendSamples(d.out, d.channels, d.arena)

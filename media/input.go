@@ -36,7 +36,7 @@ func isURL(src string) bool {
 	return strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://")
 }
 
-// httpOptions are the demuxer options for http(s) inputs: reconnect as the
+// httpOptions are the extra demuxer options for http(s) inputs: reconnect as the
 // reference does, and give up on a connection silent for 30 s.
 var httpOptions = [][2]string{
 	{"reconnect", "1"},
@@ -87,17 +87,18 @@ func openInput(ctx context.Context, src string) (*input, error) {
 		return nil, errors.New("media: cannot allocate an interrupt flag")
 	}
 	in.stop = context.AfterFunc(ctx, in.intr.interrupt)
-	var opts *astiav.Dictionary
-	if isURL(src) {
-		opts = astiav.NewDictionary()
-		defer opts.Free()
-		for _, kv := range httpOptions {
-			if err := opts.Set(kv[0], kv[1], 0); err != nil {
-				in.stop()
-				in.intr.free()
-				fc.Free()
-				return nil, fmt.Errorf("media: option %s: %w", kv[0], err)
-			}
+	// The whitelists hold from the first byte: a playlist, a concat list
+	// or any other demuxer that opens further inputs is refused before it
+	// reads a line, and no protocol but file (or http(s) for a URL) can be
+	// opened at all.
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	for _, kv := range openOptions(isURL(src)) {
+		if err := opts.Set(kv[0], kv[1], 0); err != nil {
+			in.stop()
+			in.intr.free()
+			fc.Free()
+			return nil, fmt.Errorf("media: option %s: %w", kv[0], err)
 		}
 	}
 	if err := fc.OpenInput(src, nil, opts); err != nil {
@@ -107,7 +108,16 @@ func openInput(ctx context.Context, src string) (*input, error) {
 		in.stop()
 		fc.Free()
 		in.intr.free()
+		if ctx.Err() == nil && errors.Is(err, errInval) {
+			// What the whitelists refuse: another container, or a
+			// protocol other than the input's own.
+			return nil, parley.WrapError(parley.EINVALID, err, "%s: not a supported audio file (%s)", name, containersText)
+		}
 		return nil, classify(ctx, name, "cannot open", err)
+	}
+	if f := fc.InputFormat(); f == nil || !listed(Containers, f.Name()) {
+		in.close()
+		return nil, parley.Errorf(parley.EINVALID, "%s: not a supported audio file (%s)", name, containersText)
 	}
 	if err := fc.FindStreamInfo(nil); err != nil {
 		in.close()
@@ -131,6 +141,15 @@ func openInput(ctx context.Context, src string) (*input, error) {
 		}
 		return nil, parley.Errorf(parley.EINVALID, "%s: no audio stream (corrupt, or not an audio file)", name)
 	}
+	cp := in.stream.CodecParameters()
+	channels := cp.ChannelLayout().NbChannels()
+	if channels == 0 {
+		channels = cp.Channels()
+	}
+	if err := checkParams(name, fc.InputFormat().Name(), cp.CodecID().Name(), cp.SampleRate(), channels); err != nil {
+		in.close()
+		return nil, err
+	}
 	return in, nil
 }
 
@@ -150,8 +169,11 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// errNoEntry is FFmpeg's AVERROR(ENOENT).
-var errNoEntry = astiav.Error(-int(syscall.ENOENT))
+// errNoEntry is FFmpeg's AVERROR(ENOENT), errInval AVERROR(EINVAL).
+var (
+	errNoEntry = astiav.Error(-int(syscall.ENOENT))
+	errInval   = astiav.Error(-int(syscall.EINVAL))
+)
 
 // classify turns an FFmpeg error into a parley error naming the input:
 // cancellation stays as such, network trouble is transient, access and

@@ -137,6 +137,9 @@ func Probe(ctx context.Context, src string) (Info, error) {
 		return Info{}, parley.Errorf(parley.EINVALID, "%s: starts at %.0f s on meeting time, beyond the %d s limit (corrupt timestamps?)",
 			in.name, info.StartOffset, MaxMeetingTime)
 	}
+	if info.Duration > MaxTrackDuration().Seconds() {
+		return Info{}, tooLong(in.name)
+	}
 	info.StartOffset = round3(info.StartOffset)
 	info.Duration = round3(info.Duration)
 	return info, nil

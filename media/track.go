@@ -143,6 +143,9 @@ func (t *track) pull(ctx context.Context) error {
 		t.next, t.nextPos, t.hasNext = append(t.next[:0], samples...), start, true
 	}
 	t.end = start + int64(len(samples))
+	if t.end-t.offset > maxTrackSamples(t.rate) {
+		return tooLong(t.name) // hours of filled gaps count too
+	}
 	return nil
 }
 
