@@ -23,9 +23,21 @@ status: ## show which stack services run
 demo: ## make up, then process the bundled sample meeting and print the result
 	@scripts/demo.sh
 
+# golangci-lint, pinned in its own tools module (built once, then cached by go).
+LINT := go tool -modfile=tools/lint/go.mod golangci-lint
+
 .PHONY: test
-test: ## the whole test suite against the real stack (CI runs this)
+test: lint ## lint, then the whole test suite against the real stack (CI runs this)
 	@scripts/test.sh
+
+.PHONY: lint
+lint: ## golangci-lint (.golangci.yml; version pinned in tools/lint/go.mod)
+	@$(LINT) run ./...
+
+.PHONY: check
+check: vet lint ## vet, lint and the fast tier (go test -short, node --test): no stack needed
+	@node --test --test-reporter=dot api/webtest/
+	@go test -short -count=1 ./...
 
 .PHONY: bench
 bench: ## benchmarks; results under bench/results/

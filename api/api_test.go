@@ -266,16 +266,39 @@ func TestServeRefusesPublicAddressWithoutToken(t *testing.T) {
 
 const webhookSecret = "c2VjcmV0LWZvci10ZXN0cw==" // the e2e stack's DAILY_WEBHOOK_SECRET
 
+// postDaily sends body to the Daily webhook, signed at ts (with sig, or
+// with the stack's secret when sig is empty).
 func postDaily(t *testing.T, url string, body []byte, ts time.Time, sig string) (int, []byte) {
 	t.Helper()
+	status, b, err := sendDaily(url, body, ts, sig)
+	require.NoError(t, err)
+	return status, b
+}
+
+// sendDaily is postDaily for other goroutines: it returns its error
+// instead of failing the test.
+func sendDaily(url string, body []byte, ts time.Time, sig string) (int, []byte, error) {
 	stamp := strconv.FormatInt(ts.Unix(), 10)
 	if sig == "" {
 		var err error
-		sig, err = daily.SignWebhook(webhookSecret, stamp, body)
-		require.NoError(t, err)
+		if sig, err = daily.SignWebhook(webhookSecret, stamp, body); err != nil {
+			return 0, nil, err
+		}
 	}
-	return call(t, "POST", url+"/v1/daily/webhook", bytes.NewReader(body),
-		map[string]string{"X-Webhook-Signature": sig, "X-Webhook-Timestamp": stamp, "Content-Type": "application/json"})
+	req, err := http.NewRequest("POST", url+"/v1/daily/webhook", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("X-Webhook-Signature", sig)
+	req.Header.Set("X-Webhook-Timestamp", stamp)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }
 
 func TestDailyWebhook(t *testing.T) {
@@ -313,18 +336,27 @@ func TestDailyWebhook(t *testing.T) {
 	s.StartWorker()
 
 	// The same event five times, concurrently: one transcript, one run.
+	// The goroutines only send; the answers are checked here.
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	answers := make([]answer, 5)
 	var wg sync.WaitGroup
-	results := make([]map[string]string, 5)
-	for i := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			status, b := postDaily(t, s.APIURL, body, time.Now(), "")
-			require.Equal(t, 200, status, string(b))
-			require.NoError(t, json.Unmarshal(b, &results[i]))
-		}()
+	for i := range answers {
+		wg.Go(func() {
+			a := &answers[i]
+			a.status, a.body, a.err = sendDaily(s.APIURL, body, time.Now(), "")
+		})
 	}
 	wg.Wait()
+	results := make([]map[string]string, len(answers))
+	for i, a := range answers {
+		require.NoError(t, a.err)
+		require.Equal(t, 200, a.status, string(a.body))
+		require.NoError(t, json.Unmarshal(a.body, &results[i]))
+	}
 	id := results[0]["transcript_id"]
 	for _, r := range results {
 		require.Equal(t, id, r["transcript_id"])
@@ -394,7 +426,7 @@ func TestEventsWebSocket(t *testing.T) {
 
 	conn, _, err = websocket.Dial(ctx, fmt.Sprintf("%s?after=%d", url, last), nil)
 	require.NoError(t, err)
-	defer conn.CloseNow()
+	defer func() { _ = conn.CloseNow() }()
 	for {
 		m := read(conn)
 		got = append(got, m)

@@ -48,7 +48,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil // Accept has answered the request
 	}
-	defer conn.CloseNow()
+	defer func() { _ = conn.CloseNow() }()
 	// Subscribe before reading the backlog so that nothing stored in
 	// between is missed.
 	wakeup, cancel := s.hub.Subscribe(t.ID)

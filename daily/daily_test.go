@@ -321,7 +321,8 @@ func TestWalkRecordings(t *testing.T) {
 	t.Run("OKBreak", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		for r := range b.client.WalkRecordings(context.Background(), daily.WalkOptions{}) {
+		for r, err := range b.client.WalkRecordings(context.Background(), daily.WalkOptions{}) {
+			require.NoError(t, err)
 			if r.ID == "rec005" {
 				break
 			}

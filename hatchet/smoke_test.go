@@ -61,7 +61,7 @@ func TestSmokeFanOut(t *testing.T) {
 	testenv.Load(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	c, err := hatchet.NewClient(hatchet.Config{Namespace: testenv.Name(t, "smoke"), Logger: log, SDKLogOutput: io.Discard})
 	require.NoError(t, err)
 	t.Cleanup(func() { // the engine keeps scheduling for registered workflows

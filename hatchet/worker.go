@@ -82,7 +82,7 @@ func (wk *Worker) Run(ctx context.Context) error {
 		srv = &http.Server{Handler: http.HandlerFunc(wk.serveHealth), ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("worker health endpoint stopped", slog.Any("error", err))
+				log.ErrorContext(ctx, "worker health endpoint stopped", slog.Any("error", err))
 			}
 		}()
 		defer srv.Close()
@@ -95,20 +95,20 @@ func (wk *Worker) Run(ctx context.Context) error {
 	log.InfoContext(ctx, "worker started", slog.String("name", wk.cfg.Name), slog.Int("slots", wk.cfg.Slots))
 	<-ctx.Done()
 	wk.ready.Store(false)
-	log.Info("worker stopping: no new tasks; draining running ones",
+	log.InfoContext(ctx, "worker stopping: no new tasks; draining running ones",
 		slog.Int64("running", wk.running.Load()), slog.Duration("timeout", wk.cfg.DrainTimeout))
 	// cleanup stops the action listener; tasks already running keep their
 	// contexts and still report their results.
 	if err := cleanup(); err != nil {
-		log.Warn("worker cleanup", slog.Any("error", err))
+		log.WarnContext(ctx, "worker cleanup", slog.Any("error", err))
 	}
 	done := make(chan struct{})
 	go func() { wk.inflight.Wait(); close(done) }()
 	select {
 	case <-done:
-		log.Info("worker drained")
+		log.InfoContext(ctx, "worker drained")
 	case <-time.After(wk.cfg.DrainTimeout):
-		log.Warn("worker drain timed out; Hatchet will retry the unfinished tasks",
+		log.WarnContext(ctx, "worker drain timed out; Hatchet will retry the unfinished tasks",
 			slog.Int64("running", wk.running.Load()))
 	}
 	return nil

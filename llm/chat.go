@@ -172,7 +172,7 @@ func decodeAnswer(content string, sc schema, out any, validate func() error) err
 		if errors.As(err, &te) {
 			return fmt.Errorf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
 		}
-		return fmt.Errorf("not valid JSON (%v)", err)
+		return fmt.Errorf("not valid JSON (%w)", err)
 	}
 	if validate != nil {
 		return validate()
@@ -208,7 +208,7 @@ func jsonObject(content string) (map[string]json.RawMessage, error) {
 	if err == nil {
 		return nil, errors.New("the answer is not a JSON object")
 	}
-	return nil, fmt.Errorf("not valid JSON (%v)", err)
+	return nil, fmt.Errorf("not valid JSON (%w)", err)
 }
 
 // schemaFields maps normalised property names to the schema's (plus

@@ -208,20 +208,6 @@ func (e *encoder) write(samples []float32) error {
 	return nil
 }
 
-var zeros = make([]float32, 4096)
-
-// silence writes n zero samples.
-func (e *encoder) silence(n int64) error {
-	for n > 0 {
-		k := min(n, int64(len(zeros)))
-		if err := e.write(zeros[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
-}
-
 func (e *encoder) encode(samples []float32) error {
 	e.frame.Unref()
 	e.frame.SetNbSamples(len(samples))
@@ -263,6 +249,9 @@ func (e *encoder) drain() error {
 
 // bytes is the output's size so far.
 func (e *encoder) bytes() int64 { return ioTell(e.fc) }
+
+// zeros pads the last frame with silence.
+var zeros = make([]float32, 4096)
 
 // close flushes the encoder, finishes the file and frees the encoder.
 func (e *encoder) close() error {

@@ -160,9 +160,6 @@ func (t *track) fill(ctx context.Context, to int64) error {
 	return nil
 }
 
-// done reports whether every sample of the track has been consumed.
-func (t *track) done() bool { return t.eof && !t.hasNext && len(t.buf) == 0 }
-
 // addTo adds the track's samples in [base, base+len(block)) to block,
 // drops them, and reports whether there were any.
 func (t *track) addTo(ctx context.Context, block []float32, base int64) (bool, error) {
@@ -196,13 +193,4 @@ func (t *track) addTo(ctx context.Context, block []float32, base int64) (bool, e
 		t.buf, t.next = append(t.buf, t.next...), t.next[:0]
 		t.pos, t.hasNext = t.nextPos, false
 	}
-}
-
-// known is how far (meeting sample) the track's content is known after
-// fill: the end of its buffered samples, or further when a gap follows.
-func (t *track) known() int64 {
-	if t.hasNext || t.eof {
-		return math.MaxInt64
-	}
-	return t.pos + int64(len(t.buf))
 }

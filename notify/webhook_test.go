@@ -226,12 +226,12 @@ func TestWebhookPayload(t *testing.T) {
 		for _, k := range []string{"room_id", "created_at", "title", "short_summary", "long_summary", "source_language", "target_language", "error"} {
 			require.Nil(t, tm[k], "%s is null when unknown", k)
 		}
-		require.Equal(t, "", tm["webvtt"])
+		require.Empty(t, tm["webvtt"])
 		require.Equal(t, []any{}, tm["participants"])
 		require.Equal(t, map[string]any{"decisions": []any{}, "next_steps": []any{}}, tm["action_items"])
 		topic := tm["topics"].([]any)[0].(map[string]any)
 		require.Equal(t, []string{"duration", "summary", "timestamp", "title", "webvtt"}, keys(topic))
-		require.Equal(t, "", topic["webvtt"], "a topic without words has an empty webvtt")
+		require.Empty(t, topic["webvtt"], "a topic without words has an empty webvtt")
 		require.Equal(t, "http://x/transcripts/t1", tm["frontend_url"])
 	})
 

@@ -133,18 +133,22 @@ func TestChaosLoad(t *testing.T) {
 	const n = 20
 	t0 := time.Now()
 	ids := make([]string, n)
+	statuses := make([]int, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		tracks := recording(t, s, fmt.Sprintf("rec-load-%d", i))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			var acc accepted
-			require.Equal(t, 202, s.API(ctx, "POST", "/v1/process", map[string]any{"tracks": tracks, "recording_id": fmt.Sprintf("rec-load-%d", i)}, &acc))
+			statuses[i], errs[i] = s.CallAPI(ctx, "POST", "/v1/process", map[string]any{"tracks": tracks, "recording_id": fmt.Sprintf("rec-load-%d", i)}, &acc)
 			ids[i] = acc.TranscriptID
-		}()
+		})
 	}
 	wg.Wait()
+	for i := range n {
+		require.NoError(t, errs[i])
+		require.Equal(t, 202, statuses[i], "recording %d", i)
+	}
 	var peak [2]int64
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {

@@ -148,7 +148,7 @@ func (d *Dispatcher) process(ctx context.Context, tid string, force, once bool) 
 	}
 	defer func() {
 		if err := d.DB.ReleaseDispatch(context.WithoutCancel(ctx), t.ID); err != nil {
-			d.Log.Warn("could not release dispatch claim", "transcript_id", t.ID, "error", err)
+			d.Log.WarnContext(ctx, "could not release dispatch claim", "transcript_id", t.ID, "error", err)
 		}
 	}()
 	// Read again under the claim: a concurrent dispatcher may just have
@@ -200,7 +200,7 @@ func (d *Dispatcher) process(ctx context.Context, tid string, force, once bool) 
 	if err != nil {
 		// Leave the transcript as it was so that a retry can start it.
 		if _, serr := d.DB.SetStatus(context.WithoutCancel(ctx), t.ID, parley.StatusUploaded, nil); serr != nil {
-			d.Log.Warn("could not reset status after a failed start", "transcript_id", t.ID, "error", serr)
+			d.Log.WarnContext(ctx, "could not reset status after a failed start", "transcript_id", t.ID, "error", serr)
 		}
 		return Result{}, err
 	}

@@ -164,7 +164,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return len(reqs) > 0
 	})
-	require.NoError(t, notify.VerifySignature("room-secret", hook.Headers["X-Webhook-Signature"], []byte(hook.Body), time.Now(), 5*time.Minute))
+	require.NoError(t, notify.VerifyWebhookSignature("room-secret", hook.Headers["X-Webhook-Signature"], []byte(hook.Body), time.Now(), 5*time.Minute))
 	require.Equal(t, "transcript.completed", hook.Headers["X-Webhook-Event"])
 	require.Equal(t, "Parley-Webhook/1.0", hook.Headers["User-Agent"])
 	var payload struct {

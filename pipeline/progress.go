@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 
 	"github.com/parley-dev/parley"
@@ -251,6 +250,3 @@ func (s *Steps) percent(ctx context.Context, tid, runID string) (float64, error)
 	}
 	return math.Round(1000*n/total) / 10, nil
 }
-
-// stepList is used by docs and tests.
-func stepList() string { return strings.Join(stepOrder, ", ") }

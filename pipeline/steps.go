@@ -438,13 +438,3 @@ func DeleteAudio(ctx context.Context, db *store.DB, st ObjectDeleter, tid string
 func (s *Steps) logger(tid string) *slog.Logger {
 	return s.Log.With(slog.String("transcript_id", tid))
 }
-
-func joinNonEmpty(parts []string, sep string) string {
-	var out []string
-	for _, p := range parts {
-		if strings.TrimSpace(p) != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, sep)
-}

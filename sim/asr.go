@@ -174,7 +174,7 @@ func (s *Server) transcriptions(w http.ResponseWriter, r *http.Request, e *Reque
 		openAIError(w, 400, "expected multipart/form-data: "+err.Error(), "invalid_request_error")
 		return
 	}
-	defer r.MultipartForm.RemoveAll()
+	defer func() { _ = r.MultipartForm.RemoveAll() }()
 	e.Fields = map[string]string{}
 	for k, v := range r.MultipartForm.Value {
 		e.Fields[k] = strings.Join(v, ",")

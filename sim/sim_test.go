@@ -580,7 +580,7 @@ func TestWebhookSinkAndRequestLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, hooks, 1)
 	h := hooks[0]
-	require.Equal(t, `{"event":"transcript.completed"}`, h.Body)
+	require.JSONEq(t, `{"event":"transcript.completed"}`, h.Body)
 	require.Equal(t, "room-1", h.Fields["name"])
 	require.Equal(t, "transcript.completed", h.Headers["X-Webhook-Event"])
 	require.Equal(t, "t=1,v1=ab", h.Headers["X-Webhook-Signature"])

@@ -93,21 +93,24 @@ func TestTranscripts(t *testing.T) {
 		var mu sync.Mutex
 		ids := map[string]int{}
 		created := 0
+		var errs []error
 		for range 10 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				tr, c, err := db.CreateTranscriptForRecording(ctx, store.NewTranscript{RecordingID: &rec})
-				require.NoError(t, err)
 				mu.Lock()
 				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
 				ids[tr.ID]++
 				if c {
 					created++
 				}
-			}()
+			})
 		}
 		wg.Wait()
+		require.Empty(t, errs)
 		require.Len(t, ids, 1)
 		require.Equal(t, 1, created)
 	})
@@ -166,20 +169,21 @@ func TestTranscripts(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		wins := 0
+		var errs []error
 		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				ok, err := db.ClaimDispatch(ctx, tr.ID, time.Minute, false)
-				require.NoError(t, err)
-				if ok {
-					mu.Lock()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+				} else if ok {
 					wins++
-					mu.Unlock()
 				}
-			}()
+			})
 		}
 		wg.Wait()
+		require.Empty(t, errs)
 		require.Equal(t, 1, wins)
 		require.NoError(t, db.ReleaseDispatch(ctx, tr.ID))
 		ok, err := db.ClaimDispatch(ctx, tr.ID, time.Minute, false)
@@ -230,15 +234,16 @@ func TestEventsAreGaplessUnderConcurrency(t *testing.T) {
 
 	const n = 40
 	var wg sync.WaitGroup
+	errs := make([]error, n)
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := db.AppendEvent(ctx, tr.ID, parley.EventTopic, map[string]int{"i": i})
-			require.NoError(t, err)
-		}()
+		wg.Go(func() {
+			_, errs[i] = db.AppendEvent(ctx, tr.ID, parley.EventTopic, map[string]int{"i": i})
+		})
 	}
 	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
 	evs, err := db.ListEvents(ctx, tr.ID, base, 0)
 	require.NoError(t, err)
 	require.Len(t, evs, n)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -130,7 +131,7 @@ func (db *DB) CreateTranscriptForRecording(ctx context.Context, n NewTranscript)
 	if err == nil {
 		return t, true, nil
 	}
-	if err != pgx.ErrNoRows {
+	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, wrapDBError("create transcript for recording", err)
 	}
 	row = db.q.QueryRow(ctx, `SELECT `+transcriptColumns+` FROM transcripts WHERE recording_id = $1`, *n.RecordingID)
@@ -149,7 +150,7 @@ func (db *DB) GetTranscript(ctx context.Context, id string) (*parley.Transcript,
 	}
 	t, err := scanTranscript(db.q.QueryRow(ctx, `SELECT `+transcriptColumns+` FROM transcripts WHERE id = $1`, id))
 	if err != nil {
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, parley.Errorf(parley.ENOTFOUND, "transcript %s not found", id)
 		}
 		return nil, wrapDBError("get transcript", err)

@@ -209,7 +209,7 @@ func (c *apiClient) follow(ctx context.Context, id string, fn func(event) (done 
 					return ferr
 				}
 			}
-			conn.CloseNow()
+			_ = conn.CloseNow()
 		} else if resp != nil && resp.StatusCode < 500 && resp.StatusCode != 0 {
 			return fmt.Errorf("follow events: HTTP %d", resp.StatusCode)
 		}

@@ -39,7 +39,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	hub := api.NewHub(a.db, a.log)
 	go func() {
 		if err := hub.Run(ctx); err != nil {
-			a.log.Error("event hub stopped", "error", err)
+			a.log.ErrorContext(ctx, "event hub stopped", "error", err)
 		}
 	}()
 	srv := api.New(api.Config{Token: cfg.APIToken, DailyWebhookSecret: env.Getenv("DAILY_WEBHOOK_SECRET")}, api.Deps{
@@ -57,7 +57,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
-	a.log.Info("serving", "addr", "http://"+ln.Addr().String())
+	a.log.InfoContext(ctx, "serving", "addr", "http://"+ln.Addr().String())
 	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,7 +55,7 @@ func Binaries(tb testing.TB) string {
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -324,7 +325,7 @@ func (s *Stack) Run(ctx context.Context, args ...string) (stdout, stderr string,
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
 	code = 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		s.t.Fatal(err)
@@ -342,20 +343,30 @@ func (s *Stack) Upload(ctx context.Context, path, key string) string {
 }
 
 // API calls the running serve; body may be nil. It returns the status and
-// decodes a JSON answer into out when out is not nil.
+// decodes a JSON answer into out when out is not nil. It fails the test on
+// an error, so it belongs on the test's goroutine; others use CallAPI.
 func (s *Stack) API(ctx context.Context, method, path string, body any, out any) int {
 	s.t.Helper()
+	status, err := s.CallAPI(ctx, method, path, body, out)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return status
+}
+
+// CallAPI is API returning its error instead of failing the test.
+func (s *Stack) CallAPI(ctx context.Context, method, path string, body any, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			s.t.Fatal(err)
+			return 0, err
 		}
 		r = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, s.APIURL+path, r)
 	if err != nil {
-		s.t.Fatal(err)
+		return 0, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -365,18 +376,18 @@ func (s *Stack) API(ctx context.Context, method, path string, body any, out any)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatal(err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	if out != nil {
 		b, _ := io.ReadAll(resp.Body)
 		if len(b) > 0 {
 			if err := json.Unmarshal(b, out); err != nil {
-				s.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
+				return resp.StatusCode, fmt.Errorf("%s %s: %d %s: %w", method, path, resp.StatusCode, b, err)
 			}
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, nil
 }
 
 // WaitStatus waits (on the event stream in the database: no sleeps
