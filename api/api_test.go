@@ -239,7 +239,7 @@ func TestRoutes(t *testing.T) {
 		}
 		empty, err := s.DB.CreateTranscript(ctx, store.NewTranscript{})
 		require.NoError(t, err)
-		status, b := call(t, "POST", u+"/v1/transcripts/"+empty.ID+"/process", nil, auth)
+		status, b := call(t, "POST", u+"/v1/transcripts/"+empty.ID+"/process", nil, jsonAuth)
 		require.Equal(t, 400, status)
 		_, msg := errorOf(t, b)
 		require.Contains(t, msg, "has no tracks")

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/daily"
@@ -12,18 +15,36 @@ import (
 // maxWebhookBody bounds Daily webhook bodies.
 const maxWebhookBody = 1 << 20
 
-// dailyWebhook receives Daily's webhooks: the signature (HMAC over
-// "timestamp.body" with the base64-decoded secret) and a 5-minute replay
-// window are checked first; Daily's {"test":"test"} ping answers 200;
+// dailyWebhook receives Daily's webhooks. Nothing of the body is read
+// before the headers pass: a secret is configured, both signature headers
+// are present and well formed, the timestamp is within the 5-minute replay
+// window, the declared length is within the limit. The body then has
+// WebhookBodyTimeout to arrive (a slow sender holds no connection for
+// long) and its signature (HMAC over "timestamp.body" with the
+// base64-decoded secret) is checked. Daily's {"test":"test"} ping answers 200;
 // recording.ready-to-download of type raw-tracks starts the pipeline for
 // its cam-audio tracks, once per recording however often it is delivered.
 func (s *Server) dailyWebhook(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.DailyWebhookSecret == "" {
+		return closing(w, parley.Errorf(parley.EUNAUTHORIZED, "Daily webhooks are not accepted: DAILY_WEBHOOK_SECRET is not configured"))
+	}
+	ts, sig := r.Header.Get("X-Webhook-Timestamp"), r.Header.Get("X-Webhook-Signature")
+	if err := daily.CheckWebhookHeaders(ts, sig, s.now(), s.cfg.DailyWebhookTolerance); err != nil {
+		return closing(w, err)
+	}
+	if r.ContentLength > maxWebhookBody {
+		return closing(w, withStatus(http.StatusRequestEntityTooLarge,
+			parley.Errorf(parley.EINVALID, "request body is larger than %d bytes", maxWebhookBody)))
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.WebhookBodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
-		return err
-	}
-	if s.cfg.DailyWebhookSecret == "" {
-		return parley.Errorf(parley.EUNAUTHORIZED, "Daily webhooks are not accepted: DAILY_WEBHOOK_SECRET is not configured")
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return closing(w, withStatus(http.StatusRequestTimeout,
+				parley.Errorf(parley.EINVALID, "the body did not arrive within %s", s.cfg.WebhookBodyTimeout)))
+		}
+		return closing(w, err)
 	}
 	if err := daily.VerifyWebhook(s.cfg.DailyWebhookSecret, r.Header.Get("X-Webhook-Timestamp"), body,
 		r.Header.Get("X-Webhook-Signature"), s.now(), s.cfg.DailyWebhookTolerance); err != nil {
@@ -60,6 +81,13 @@ func (s *Server) dailyWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "transcript_id": res.TranscriptID, "workflow_run_id": res.WorkflowRunID})
 	return nil
+}
+
+// closing marks an answer as the connection's last: the rest of a body
+// that was not read is not waited for.
+func closing(w http.ResponseWriter, err error) error {
+	w.Header().Set("Connection", "close")
+	return err
 }
 
 // TriggerRecording starts (once) the pipeline of a Daily raw-tracks

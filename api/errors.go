@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -87,8 +88,18 @@ const maxJSONBody = 1 << 20
 // decodeJSON decodes a JSON body strictly: unknown fields, wrong types,
 // trailing data and oversize bodies are invalid, with the field named.
 // An empty body is accepted only when optional.
+//
+// The Content-Type must be application/json, even for an empty body: a
+// page on another site can send text/plain or a form without asking, but
+// not application/json (a CORS preflight, which this server never
+// grants), so no JSON route can be triggered cross-site.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		if ct == "" {
+			return withStatus(http.StatusUnsupportedMediaType,
+				parley.Errorf(parley.EINVALID, "Content-Type must be application/json (the request has none)"))
+		}
 		return withStatus(http.StatusUnsupportedMediaType,
 			parley.Errorf(parley.EINVALID, "Content-Type must be application/json, not %q", ct))
 	}

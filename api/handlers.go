@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"mime"
 	"mime/multipart"
@@ -8,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/google/uuid"
@@ -142,6 +144,17 @@ func audioType(ct string) bool {
 }
 
 func (s *Server) uploadTrack(w http.ResponseWriter, r *http.Request) error {
+	// At most MaxConcurrentUploads at once, each holding one part of the
+	// body in memory (store.PartSize): memory stays bounded however many
+	// clients upload, and however large their files.
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	default:
+		w.Header().Set("Retry-After", "10")
+		return withStatus(http.StatusTooManyRequests, parley.Errorf(parley.ETRANSIENT,
+			"too many uploads at once (%d, PARLEY_MAX_CONCURRENT_UPLOADS): retry later", s.cfg.MaxConcurrentUploads))
+	}
 	t, err := s.transcript(r)
 	if err != nil {
 		return err
@@ -149,6 +162,18 @@ func (s *Server) uploadTrack(w http.ResponseWriter, r *http.Request) error {
 	if t.Status == parley.StatusProcessing {
 		return parley.Errorf(parley.ECONFLICT, "transcript %s is being processed; tracks cannot be added now", t.ID)
 	}
+	// Checked again with the insert; this refuses before the body is read.
+	if n, err := s.db.CountTracks(r.Context(), t.ID); err != nil {
+		return err
+	} else if n >= maxTracks {
+		return parley.Errorf(parley.EINVALID, "transcript %s already has %d tracks, the most allowed", t.ID, n)
+	}
+	if r.ContentLength > s.cfg.MaxUploadBytes {
+		return withStatus(http.StatusRequestEntityTooLarge, parley.Errorf(parley.EINVALID,
+			"the upload is %d bytes, more than the %d allowed (PARLEY_MAX_UPLOAD_BYTES)", r.ContentLength, s.cfg.MaxUploadBytes))
+	}
+	// The body's own deadline: longer than other routes', but not open-ended.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.UploadTimeout))
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes)
 	ct := r.Header.Get("Content-Type")
 	body, filename, size := r.Body, "", r.ContentLength
@@ -179,11 +204,14 @@ func (s *Server) uploadTrack(w http.ResponseWriter, r *http.Request) error {
 		ext = ""
 	}
 	key := fmt.Sprintf("%s/uploads/%s%s", t.ID, uuid.NewString(), ext)
+	// Streamed to storage in parts of store.PartSize (size is -1 for
+	// multipart and chunked bodies); never held whole.
 	info, err := s.storage.Put(r.Context(), s.storage.Bucket(), key, body, size, ct)
 	if err != nil {
 		return err
 	}
-	cleanup := func() { _ = s.storage.Delete(r.Context(), s.storage.Bucket(), key) }
+	// The cleanup must run even when the client has gone away.
+	cleanup := func() { _ = s.storage.Delete(context.WithoutCancel(r.Context()), s.storage.Bucket(), key) }
 	if info.Size == 0 {
 		cleanup()
 		return parley.Errorf(parley.EINVALID, "the uploaded file is empty")
@@ -200,10 +228,10 @@ func (s *Server) uploadTrack(w http.ResponseWriter, r *http.Request) error {
 			if name == "" {
 				name = "the uploaded file"
 			}
-			return parley.WrapError(parley.EINVALID, err, "%s: %s", name, parley.ErrorMessage(err))
+			return parley.WrapError(parley.ErrorCode(err), err, "%s: %s", name, parley.ErrorMessage(err))
 		}
 	}
-	idx, err := s.db.AddTrack(r.Context(), t.ID, parley.Track{Bucket: s.storage.Bucket(), Key: key, Name: parley.SpeakerFromFileName(filename)})
+	idx, err := s.db.AddTrack(r.Context(), t.ID, parley.Track{Bucket: s.storage.Bucket(), Key: key, Name: parley.SpeakerFromFileName(filename)}, maxTracks)
 	if err != nil {
 		cleanup()
 		return err

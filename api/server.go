@@ -6,7 +6,10 @@ import (
 	"crypto/subtle"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -61,8 +64,21 @@ type Config struct {
 	// DailyWebhookTolerance is the replay window of Daily webhooks.
 	// Defaults to 5 minutes.
 	DailyWebhookTolerance time.Duration
-	// MaxUploadBytes caps one uploaded track. Defaults to 2 GiB.
+	// MaxUploadBytes caps one uploaded track (PARLEY_MAX_UPLOAD_BYTES);
+	// a larger body is answered 413. Defaults to 2 GiB.
 	MaxUploadBytes int64
+	// MaxConcurrentUploads caps the uploads in progress at once
+	// (PARLEY_MAX_CONCURRENT_UPLOADS); one more is answered 429 with
+	// Retry-After. Each holds at most store.PartSize of the body in
+	// memory. Defaults to 8.
+	MaxConcurrentUploads int
+	// UploadTimeout is the body deadline of one upload
+	// (PARLEY_UPLOAD_TIMEOUT): the request's body must have arrived by
+	// then. Other routes keep the server's ReadTimeout. Defaults to 1 hour.
+	UploadTimeout time.Duration
+	// WebhookBodyTimeout is the body deadline of the Daily webhook, whose
+	// headers are checked first. Defaults to 10 s.
+	WebhookBodyTimeout time.Duration
 	// WSWriteTimeout drops WebSocket clients that cannot take an event in
 	// this time. Defaults to 10 s.
 	WSWriteTimeout time.Duration
@@ -82,6 +98,7 @@ type Server struct {
 	log        *slog.Logger
 	now        func() time.Time
 	mux        *http.ServeMux
+	uploads    chan struct{} // one token per upload in progress
 }
 
 // Deps are the server's collaborators.
@@ -102,6 +119,9 @@ func New(cfg Config, d Deps) *Server {
 	cfg.DailyWebhookTolerance = cmp.Or(cfg.DailyWebhookTolerance, 5*time.Minute)
 	cfg.MaxUploadBytes = cmp.Or(cfg.MaxUploadBytes, 2<<30)
 	cfg.WSWriteTimeout = cmp.Or(cfg.WSWriteTimeout, 10*time.Second)
+	cfg.MaxConcurrentUploads = cmp.Or(cfg.MaxConcurrentUploads, 8)
+	cfg.UploadTimeout = cmp.Or(cfg.UploadTimeout, time.Hour)
+	cfg.WebhookBodyTimeout = cmp.Or(cfg.WebhookBodyTimeout, 10*time.Second)
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
@@ -109,7 +129,8 @@ func New(cfg Config, d Deps) *Server {
 		d.Now = time.Now
 	}
 	s := &Server{cfg: cfg, db: d.DB, storage: d.Storage, dispatcher: d.Dispatcher, hatchet: d.Hatchet,
-		prober: d.Prober, webvtt: d.WebVTT, hub: d.Hub, log: d.Log, now: d.Now, mux: http.NewServeMux()}
+		prober: d.Prober, webvtt: d.WebVTT, hub: d.Hub, log: d.Log, now: d.Now, mux: http.NewServeMux(),
+		uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
 	s.routes()
 	return s
 }
@@ -150,10 +171,54 @@ func (s *Server) routes() {
 	m.Handle("GET /static/", web)
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Without a token the server answers
+// only requests whose Host is a loopback name: a page on another site
+// cannot reach it through DNS rebinding (its Host would be the attacker's
+// name).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if s.cfg.Token == "" {
+		if !LoopbackHost(r.Host) {
+			s.writeError(w, r, withStatus(http.StatusForbidden, parley.Errorf(parley.EUNAUTHORIZED,
+				"Host %q is not a loopback name: without PARLEY_API_TOKEN only localhost, 127.0.0.1 and [::1] are served", truncate(r.Host, 100))))
+			return
+		}
+		// A page of another site may still send simple requests to
+		// loopback (CSRF): browsers name it in Origin.
+		if o := r.Header.Get("Origin"); o != "" && !loopbackOrigin(o) {
+			s.writeError(w, r, withStatus(http.StatusForbidden, parley.Errorf(parley.EUNAUTHORIZED,
+				"requests from origin %q are refused: without PARLEY_API_TOKEN only pages served from loopback may call the API", truncate(o, 100))))
+			return
+		}
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// LoopbackHost reports whether a Host header (name, optionally with a
+// port) names this machine's loopback: localhost (or a name under
+// .localhost), 127.0.0.0/8 or ::1.
+func LoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+func loopbackOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && LoopbackHost(u.Host)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // handle adapts an error-returning handler.

@@ -44,6 +44,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			opts.Subprotocols = []string{"bearer"}
 		}
 	}
+	// The stream outlives the server's ReadTimeout: the connection's read
+	// deadline is lifted (a dead client is dropped by WSWriteTimeout).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	conn, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		return nil // Accept has answered the request

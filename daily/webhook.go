@@ -98,6 +98,34 @@ func VerifyWebhook(secretB64, timestamp string, body []byte, signature string, n
 	return nil
 }
 
+// CheckWebhookHeaders checks what can be checked of a webhook before its
+// body is read: both headers present, the signature a base64 SHA-256
+// HMAC, the timestamp fresh (within tolerance of now; <= 0 means
+// DefaultWebhookTolerance). A request failing it is refused without
+// reading its body. VerifyWebhook still checks everything.
+func CheckWebhookHeaders(timestamp, signature string, now time.Time, tolerance time.Duration) error {
+	timestamp, signature = strings.TrimSpace(timestamp), strings.TrimSpace(signature)
+	switch {
+	case signature == "":
+		return parley.Errorf(parley.EUNAUTHORIZED, "missing X-Webhook-Signature header")
+	case timestamp == "":
+		return parley.Errorf(parley.EUNAUTHORIZED, "missing X-Webhook-Timestamp header")
+	}
+	if got, err := base64.StdEncoding.DecodeString(signature); err != nil || len(got) != sha256.Size {
+		return parley.Errorf(parley.EUNAUTHORIZED, "bad webhook signature")
+	}
+	at, err := parseTimestamp(timestamp)
+	if err != nil {
+		return err
+	}
+	tolerance = cmp.Or(max(tolerance, 0), DefaultWebhookTolerance)
+	if skew := now.Sub(at); skew > tolerance || skew < -tolerance {
+		return parley.Errorf(parley.EUNAUTHORIZED, "stale webhook timestamp: %s from now, more than the %s allowed",
+			skew.Abs().Round(time.Second), tolerance)
+	}
+	return nil
+}
+
 // parseTimestamp reads X-Webhook-Timestamp: unix seconds (maybe with a
 // fraction), or milliseconds when above 1e12.
 func parseTimestamp(s string) (time.Time, error) {

@@ -130,13 +130,25 @@ func (s *S3) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Put streams r into bucket/key. size may be -1 (unknown; multipart upload).
-// It returns the size and SHA-256 of what was stored.
+// PartSize is the part size of multipart uploads, and so the memory one
+// Put holds at a time: S3's smallest part. Without it minio-go sizes parts
+// for a 5 TiB object when the size is unknown (-1), about 528 MiB each.
+// With it an object may reach 10000 parts, 48 GiB.
+const PartSize = 5 << 20
+
+// Put streams r into bucket/key. size may be -1 (unknown; multipart upload
+// in parts of PartSize, so memory stays bounded whatever the size). It
+// returns the size and SHA-256 of what was stored.
 func (s *S3) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) (ObjectInfo, error) {
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(r, h)}
-	_, err := s.client.PutObject(ctx, bucket, key, counted, size, minio.PutObjectOptions{ContentType: contentType})
+	_, err := s.client.PutObject(ctx, bucket, key, counted, size, minio.PutObjectOptions{ContentType: contentType, PartSize: PartSize})
 	if err != nil {
+		if counted.err != nil && !errors.Is(err, counted.err) {
+			// The source failed (a body over its limit, a client that
+			// went away): that is the error, not what storage made of it.
+			err = counted.err
+		}
 		return ObjectInfo{}, wrapS3Error(fmt.Sprintf("put s3://%s/%s", bucket, key), err)
 	}
 	return ObjectInfo{Size: counted.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
@@ -234,13 +246,17 @@ func (s *S3) List(ctx context.Context, bucket, prefix string) ([]string, error) 
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error // the first error other than io.EOF
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
 	return n, err
 }
 

@@ -78,13 +78,25 @@ func sameTracks(a []TrackState, b []parley.Track) bool {
 	return true
 }
 
-// AddTrack appends one uploaded track and returns its index.
-func (db *DB) AddTrack(ctx context.Context, transcriptID string, t parley.Track) (int, error) {
+// AddTrack appends one uploaded track and returns its index. A
+// transcript that already has maxTracks tracks (when maxTracks > 0) gets
+// none: the count is checked in the same transaction as the insert, under
+// the transcript's lock, so parallel uploads cannot pass it together.
+func (db *DB) AddTrack(ctx context.Context, transcriptID string, t parley.Track, maxTracks int) (int, error) {
 	var idx int
 	err := db.InTx(ctx, func(tx *DB) error {
 		// Lock the transcript so concurrent uploads get distinct indexes.
 		if _, err := tx.q.Exec(ctx, `SELECT 1 FROM transcripts WHERE id = $1 FOR UPDATE`, transcriptID); err != nil {
 			return wrapDBError("add track", err)
+		}
+		if maxTracks > 0 {
+			n, err := tx.CountTracks(ctx, transcriptID)
+			if err != nil {
+				return err
+			}
+			if n >= maxTracks {
+				return parley.Errorf(parley.EINVALID, "transcript %s already has %d tracks, the most allowed", transcriptID, n)
+			}
 		}
 		if err := tx.q.QueryRow(ctx, `INSERT INTO tracks (transcript_id, idx, bucket, s3_key, participant_id, name)
 			SELECT $1, coalesce(max(idx) + 1, 0), $2, $3, $4, $5 FROM tracks WHERE transcript_id = $1 RETURNING idx`,
@@ -94,6 +106,13 @@ func (db *DB) AddTrack(ctx context.Context, transcriptID string, t parley.Track)
 		return nil
 	})
 	return idx, err
+}
+
+// CountTracks returns how many tracks a transcript has.
+func (db *DB) CountTracks(ctx context.Context, transcriptID string) (int, error) {
+	var n int
+	err := db.q.QueryRow(ctx, `SELECT count(*) FROM tracks WHERE transcript_id = $1`, transcriptID).Scan(&n)
+	return n, wrapDBError("count tracks", err)
 }
 
 // ListTracks returns the tracks of a transcript in index order.

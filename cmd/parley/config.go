@@ -50,6 +50,28 @@ type Config struct {
 	DrainTimeout time.Duration
 	// LogLevel (PARLEY_LOG_LEVEL: debug, info, warn, error). Default info.
 	LogLevel string
+
+	// Limits on what callers send (SECURITY.md lists them all).
+
+	// MaxUploadBytes (PARLEY_MAX_UPLOAD_BYTES) caps one uploaded track;
+	// larger bodies are answered 413. Default 2 GiB (2147483648).
+	MaxUploadBytes int64
+	// MaxConcurrentUploads (PARLEY_MAX_CONCURRENT_UPLOADS) caps uploads in
+	// progress at once; one more is answered 429. Each holds one 5 MiB part
+	// in memory. Default 8.
+	MaxConcurrentUploads int
+	// UploadTimeout (PARLEY_UPLOAD_TIMEOUT) is the deadline of one upload's
+	// body. Default 1h.
+	UploadTimeout time.Duration
+	// ReadTimeout (PARLEY_HTTP_READ_TIMEOUT) is the deadline of every
+	// other request's headers and body. Default 30s.
+	ReadTimeout time.Duration
+	// IdleTimeout (PARLEY_HTTP_IDLE_TIMEOUT) closes idle keep-alive
+	// connections. Default 120s.
+	IdleTimeout time.Duration
+	// MaxConnections (PARLEY_HTTP_MAX_CONNECTIONS) caps the connections
+	// serve holds open; more wait to be accepted. Default 1024.
+	MaxConnections int
 }
 
 // loadConfig reads and validates the configuration. Errors name the
@@ -122,6 +144,39 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		c.MaxRuns = n
 	}
+	intVar := func(name string, def, minimum int64) int64 {
+		v := get(name, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < minimum {
+			bad(name, "%q must be a whole number of at least %d", v, minimum)
+			return def
+		}
+		return n
+	}
+	durVar := func(name string, def time.Duration) time.Duration {
+		v := get(name, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(name, "%q must be a positive duration such as 30s", v)
+			return def
+		}
+		return d
+	}
+	c.MaxUploadBytes = intVar("PARLEY_MAX_UPLOAD_BYTES", 2<<30, 1)
+	if c.MaxUploadBytes > 10000*store.PartSize {
+		bad("PARLEY_MAX_UPLOAD_BYTES", "at most %d (10000 parts of %d bytes)", 10000*store.PartSize, store.PartSize)
+	}
+	c.MaxConcurrentUploads = int(intVar("PARLEY_MAX_CONCURRENT_UPLOADS", 8, 1))
+	c.UploadTimeout = durVar("PARLEY_UPLOAD_TIMEOUT", time.Hour)
+	c.ReadTimeout = durVar("PARLEY_HTTP_READ_TIMEOUT", 30*time.Second)
+	c.IdleTimeout = durVar("PARLEY_HTTP_IDLE_TIMEOUT", 120*time.Second)
+	c.MaxConnections = int(intVar("PARLEY_HTTP_MAX_CONNECTIONS", 1024, 1))
 	if d, err := time.ParseDuration(get("PARLEY_DRAIN_TIMEOUT", "60s")); err != nil || d < 0 {
 		bad("PARLEY_DRAIN_TIMEOUT", "must be a duration such as 60s")
 	} else {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/parley-dev/parley/api"
@@ -42,7 +43,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 			a.log.ErrorContext(ctx, "event hub stopped", "error", err)
 		}
 	}()
-	srv := api.New(api.Config{Token: cfg.APIToken, DailyWebhookSecret: env.Getenv("DAILY_WEBHOOK_SECRET")}, api.Deps{
+	srv := api.New(api.Config{Token: cfg.APIToken, DailyWebhookSecret: env.Getenv("DAILY_WEBHOOK_SECRET"),
+		MaxUploadBytes: cfg.MaxUploadBytes, MaxConcurrentUploads: cfg.MaxConcurrentUploads, UploadTimeout: cfg.UploadTimeout}, api.Deps{
 		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{},
 		WebVTT: notify.WebVTT, Hub: hub, Log: a.log,
 	})
@@ -50,7 +52,12 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	ln = limitListener(ln, cfg.MaxConnections)
+	// Every request has ReadTimeout for its headers and body; the upload
+	// route extends its own body deadline (UploadTimeout), the Daily
+	// webhook shortens its own, the WebSocket lifts it once upgraded.
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
+		IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -62,6 +69,39 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// limitListener accepts at most n connections at a time; the next waits
+// (in the kernel's backlog) until one closes.
+func limitListener(l net.Listener, n int) net.Listener {
+	return &limitedListener{Listener: l, sem: make(chan struct{}, n)}
+}
+
+type limitedListener struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 func loopback(addr string) bool {

@@ -368,7 +368,7 @@ func (s *Stack) CallAPI(ctx context.Context, method, path string, body any, out 
 	if err != nil {
 		return 0, err
 	}
-	if body != nil {
+	if body != nil || method == http.MethodPost || method == http.MethodPatch {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if s.Token != "" {
