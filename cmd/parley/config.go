@@ -66,6 +66,10 @@ type Config struct {
 	// ReadTimeout (PARLEY_HTTP_READ_TIMEOUT) is the deadline of every
 	// other request's headers and body. Default 30s.
 	ReadTimeout time.Duration
+	// WebhookBodyTimeout (PARLEY_WEBHOOK_BODY_TIMEOUT) is the deadline of
+	// the Daily webhook's body, read only after its headers passed.
+	// Default 10s.
+	WebhookBodyTimeout time.Duration
 	// IdleTimeout (PARLEY_HTTP_IDLE_TIMEOUT) closes idle keep-alive
 	// connections. Default 120s.
 	IdleTimeout time.Duration
@@ -175,6 +179,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.MaxConcurrentUploads = int(intVar("PARLEY_MAX_CONCURRENT_UPLOADS", 8, 1))
 	c.UploadTimeout = durVar("PARLEY_UPLOAD_TIMEOUT", time.Hour)
 	c.ReadTimeout = durVar("PARLEY_HTTP_READ_TIMEOUT", 30*time.Second)
+	c.WebhookBodyTimeout = durVar("PARLEY_WEBHOOK_BODY_TIMEOUT", 10*time.Second)
 	c.IdleTimeout = durVar("PARLEY_HTTP_IDLE_TIMEOUT", 120*time.Second)
 	c.MaxConnections = int(intVar("PARLEY_HTTP_MAX_CONNECTIONS", 1024, 1))
 	if d, err := time.ParseDuration(get("PARLEY_DRAIN_TIMEOUT", "60s")); err != nil || d < 0 {

@@ -198,6 +198,16 @@ func (b *syncBuffer) String() string {
 // Pid is the process id.
 func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
+// Running reports whether the process has not exited.
+func (p *Proc) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
 // Log returns what the process wrote so far.
 func (p *Proc) Log() string { return p.log.String() }
 
