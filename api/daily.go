@@ -102,6 +102,10 @@ func (s *Server) TriggerRecording(r *http.Request, recordingID, roomName string,
 			return pipeline.Result{}, withStatus(http.StatusUnprocessableEntity,
 				parley.Errorf(parley.EINVALID, "track %d key: %s", i, parley.ErrorMessage(err)))
 		}
+		if err := s.processableKey(s.storage.DailyBucket(), k); err != nil {
+			return pipeline.Result{}, withStatus(http.StatusUnprocessableEntity,
+				parley.Errorf(parley.EINVALID, "track %d key: %s", i, parley.ErrorMessage(err)))
+		}
 		tracks[i] = parley.Track{Index: i, Bucket: s.storage.DailyBucket(), Key: k}
 	}
 	roomID, err := s.resolveRoom(r, "", roomName)

@@ -335,6 +335,9 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 		if err := validKey(tr.S3Key); err != nil {
 			return parley.Errorf(parley.EINVALID, "tracks[%d].s3_key: %s", i, parley.ErrorMessage(err))
 		}
+		if err := s.processableKey(bucket, tr.S3Key); err != nil {
+			return parley.Errorf(parley.EINVALID, "tracks[%d].s3_key: %s", i, parley.ErrorMessage(err))
+		}
 		if _, err := s.storage.Stat(r.Context(), bucket, tr.S3Key); err != nil {
 			if parley.ErrorCode(err) == parley.ENOTFOUND {
 				return parley.Errorf(parley.EINVALID, "tracks[%d].s3_key: s3://%s/%s does not exist", i, bucket, tr.S3Key)
@@ -373,6 +376,29 @@ func (s *Server) resolveRoom(r *http.Request, id, name string) (string, error) {
 		return room.ID, nil
 	}
 	return "", nil
+}
+
+// processableKey tells whether a new transcript may take bucket/key as a
+// track: never an object under a transcript's own prefix in the working
+// bucket (another transcript's upload or mix, which a consent denial of
+// the new one must not delete), otherwise any key of DAILY_BUCKET, and in
+// the working bucket only keys under PARLEY_PROCESS_PREFIXES.
+func (s *Server) processableKey(bucket, key string) error {
+	if bucket == s.storage.Bucket() {
+		if owner, ok := pipeline.OwnedPrefix(key); ok {
+			return parley.Errorf(parley.EINVALID, "s3://%s/%s belongs to transcript %s; upload the file again to use it", bucket, key, owner)
+		}
+	}
+	if bucket == s.storage.DailyBucket() {
+		return nil
+	}
+	for _, p := range s.cfg.ProcessPrefixes {
+		if strings.HasPrefix(key, p) {
+			return nil
+		}
+	}
+	return parley.Errorf(parley.EINVALID, "s3://%s/%s: only keys in DAILY_BUCKET (%s) or under PARLEY_PROCESS_PREFIXES are accepted",
+		bucket, key, s.storage.DailyBucket())
 }
 
 // validKey rejects S3 keys that try to escape their bucket or are not

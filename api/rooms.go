@@ -42,13 +42,19 @@ func validRoomName(n string) error {
 	return nil
 }
 
-func validWebhookURL(u string) error {
+func (s *Server) validWebhookURL(u string) error {
 	if u == "" {
 		return nil
 	}
 	p, err := url.Parse(u)
 	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 		return parley.Errorf(parley.EINVALID, "webhook_url: %q is not an http(s) URL", u)
+	}
+	if s.cfg.CheckWebhookURL != nil {
+		if err := s.cfg.CheckWebhookURL(u); err != nil {
+			return parley.Errorf(parley.EINVALID, "webhook_url: %s: %v (a loopback, private or link-local address; PARLEY_EGRESS_ALLOW can allow it)",
+				p.Host, err)
+		}
 	}
 	return nil
 }
@@ -61,7 +67,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) error {
 	if err := validRoomName(req.Name); err != nil {
 		return err
 	}
-	if err := validWebhookURL(req.WebhookURL); err != nil {
+	if err := s.validWebhookURL(req.WebhookURL); err != nil {
 		return err
 	}
 	if len(req.ID) > 200 {
@@ -101,7 +107,7 @@ func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if req.WebhookURL != nil {
-		if err := validWebhookURL(*req.WebhookURL); err != nil {
+		if err := s.validWebhookURL(*req.WebhookURL); err != nil {
 			return err
 		}
 	}

@@ -79,6 +79,14 @@ type Config struct {
 	// WebhookBodyTimeout is the body deadline of the Daily webhook, whose
 	// headers are checked first. Defaults to 10 s.
 	WebhookBodyTimeout time.Duration
+	// ProcessPrefixes (PARLEY_PROCESS_PREFIXES) are the key prefixes that
+	// POST /v1/process accepts in the working bucket (S3_BUCKET) when it is
+	// not the Daily bucket. Keys in DAILY_BUCKET are accepted; keys under a
+	// transcript's own prefix ("<transcript id>/") never.
+	ProcessPrefixes []string
+	// CheckWebhookURL refuses a room webhook_url the egress policy would
+	// refuse (notify.EgressPolicy.CheckURL); nil checks nothing.
+	CheckWebhookURL func(url string) error
 	// WSWriteTimeout drops WebSocket clients that cannot take an event in
 	// this time. Defaults to 10 s.
 	WSWriteTimeout time.Duration

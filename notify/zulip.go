@@ -206,6 +206,10 @@ func transportError(parent, rctx context.Context, op string, timeout time.Durati
 		err = ue.Err
 	}
 	switch {
+	case errors.Is(err, ErrEgressRefused):
+		// Permanent, and silent about what is at the address.
+		return parley.Errorf(parley.EINVALID, "%s: refused by egress policy (a loopback, private or link-local address; "+
+			"PARLEY_EGRESS_ALLOW can allow it)", op)
 	case parent.Err() != nil:
 		return parley.WrapError(parley.ETRANSIENT, parent.Err(), "%s: cancelled", op)
 	case errors.Is(context.Cause(rctx), errTimeout):

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/uuid"
+
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/store"
 	"github.com/parley-dev/parley/tracks"
@@ -375,18 +377,40 @@ type ObjectDeleter interface {
 	Bucket() string
 }
 
-// DeleteAudio deletes every stored audio object of a transcript and marks
-// it deleted. It is idempotent; the API uses it too when consent is denied
-// after a run has finished.
+// OwnedPrefix reports whether key, in the working bucket, lies under a
+// transcript's own prefix ("<transcript id>/": its uploads, padded tracks
+// and mix), and which transcript that is.
+func OwnedPrefix(key string) (transcriptID string, ok bool) {
+	first, _, found := strings.Cut(key, "/")
+	if !found {
+		return "", false
+	}
+	if _, err := uuid.Parse(first); err != nil || len(first) != 36 {
+		return "", false
+	}
+	return first, true
+}
+
+// DeleteAudio deletes the stored audio a transcript owns and marks it
+// deleted. It owns what lies under its prefix in the working bucket (its
+// uploads, padded tracks of any run, the MP3). The original tracks it was
+// given (Daily's raw tracks) are deleted only when no other transcript
+// whose audio is kept references them, and objects under another
+// transcript's prefix never. The transcript is marked first, so that of
+// two transcripts sharing a raw track and denied at once, at least one
+// sees the other's mark and deletes it. It is idempotent; the API uses it
+// too when consent is denied after a run has finished.
 func DeleteAudio(ctx context.Context, db *store.DB, st ObjectDeleter, tid string) ([]string, error) {
+	yes, empty := true, ""
+	if err := db.UpdateTranscript(ctx, tid, store.TranscriptUpdate{AudioDeleted: &yes, AudioKey: &empty}); err != nil {
+		return nil, err
+	}
 	trs, err := db.ListTracks(ctx, tid)
 	if err != nil {
 		return nil, err
 	}
 	type obj struct{ bucket, key string }
 	var objs []obj
-	// Everything under the transcript's prefix in the working bucket:
-	// uploads, padded tracks of any run, the MP3.
 	keys, err := st.List(ctx, st.Bucket(), tid+"/")
 	if err != nil {
 		return nil, fmt.Errorf("delete audio: %w", err)
@@ -394,11 +418,20 @@ func DeleteAudio(ctx context.Context, db *store.DB, st ObjectDeleter, tid string
 	for _, k := range keys {
 		objs = append(objs, obj{st.Bucket(), k})
 	}
-	// And the original tracks wherever they are (Daily's bucket).
 	for _, tr := range trs {
-		if tr.Bucket != st.Bucket() || !strings.HasPrefix(tr.Key, tid+"/") {
-			objs = append(objs, obj{tr.Bucket, tr.Key})
+		if tr.Bucket == st.Bucket() {
+			if _, ok := OwnedPrefix(tr.Key); ok {
+				continue // its own were listed above; another's are not its to delete
+			}
 		}
+		n, err := db.OtherReferences(ctx, tid, tr.Bucket, tr.Key)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			continue // another transcript still needs it
+		}
+		objs = append(objs, obj{tr.Bucket, tr.Key})
 	}
 	var deleted []string
 	var errs []error
@@ -409,24 +442,18 @@ func DeleteAudio(ctx context.Context, db *store.DB, st ObjectDeleter, tid string
 		go func() {
 			defer wg.Done()
 			err := st.Delete(ctx, o.bucket, o.key)
+			mu.Lock()
+			defer mu.Unlock()
 			if err == nil {
-				mu.Lock()
 				deleted = append(deleted, o.bucket+"/"+o.key)
-				mu.Unlock()
 			} else {
-				mu.Lock()
 				errs = append(errs, err)
-				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return deleted, fmt.Errorf("delete audio: %w", err)
-	}
-	yes, empty := true, ""
-	if err := db.UpdateTranscript(ctx, tid, store.TranscriptUpdate{AudioDeleted: &yes, AudioKey: &empty}); err != nil {
-		return deleted, err
 	}
 	if err := db.ClearPaddedTracks(ctx, tid); err != nil {
 		return deleted, err

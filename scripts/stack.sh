@@ -353,6 +353,8 @@ write_env() {
 			export LLM_API_KEY=sim
 			export DAILY_API_URL='http://127.0.0.1:$SIM_PORT/v1'
 			export DAILY_API_KEY=sim
+			# Webhooks and Zulip may reach the simulator (and nothing else on loopback).
+			export PARLEY_EGRESS_ALLOW='127.0.0.1:$SIM_PORT'
 		EOF
 	fi
 	mv "$STACK/env.tmp" "$STACK/env"

@@ -115,6 +115,18 @@ func (db *DB) CountTracks(ctx context.Context, transcriptID string) (int, error)
 	return n, wrapDBError("count tracks", err)
 }
 
+// OtherReferences counts the transcripts other than transcriptID whose
+// tracks use bucket/key and whose audio is not deleted: a shared object
+// (a Daily raw track processed twice) stays while one of them needs it.
+func (db *DB) OtherReferences(ctx context.Context, transcriptID, bucket, key string) (int, error) {
+	var n int
+	err := db.q.QueryRow(ctx, `SELECT count(DISTINCT tr.transcript_id) FROM tracks tr
+		JOIN transcripts t ON t.id = tr.transcript_id
+		WHERE tr.bucket = $2 AND tr.s3_key = $3 AND tr.transcript_id <> $1 AND NOT t.audio_deleted`,
+		transcriptID, bucket, key).Scan(&n)
+	return n, wrapDBError("count track references", err)
+}
+
 // ListTracks returns the tracks of a transcript in index order.
 func (db *DB) ListTracks(ctx context.Context, transcriptID string) ([]TrackState, error) {
 	rows, err := db.q.Query(ctx, `SELECT idx, bucket, s3_key, participant_id, name, start_offset, duration,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-dev/parley/notify"
 	"github.com/parley-dev/parley/store"
 )
 
@@ -73,6 +74,16 @@ type Config struct {
 	// IdleTimeout (PARLEY_HTTP_IDLE_TIMEOUT) closes idle keep-alive
 	// connections. Default 120s.
 	IdleTimeout time.Duration
+	// EgressAllow (PARLEY_EGRESS_ALLOW) lists the non-public hosts, addresses
+	// and CIDRs that room webhooks and Zulip may reach (notify.EgressPolicy);
+	// every other loopback, private, link-local or unique-local address is
+	// refused. Default: none. The local stack lists parley-sim.
+	EgressAllow *notify.EgressPolicy
+	// ProcessPrefixes (PARLEY_PROCESS_PREFIXES, comma-separated) are the key
+	// prefixes POST /v1/process accepts in S3_BUCKET when it differs from
+	// DAILY_BUCKET (keys in DAILY_BUCKET are always accepted, keys under a
+	// transcript's own "<id>/" prefix never). Default: none.
+	ProcessPrefixes []string
 	// MaxConnections (PARLEY_HTTP_MAX_CONNECTIONS) caps the connections
 	// serve holds open; more wait to be accepted. Default 1024.
 	MaxConnections int
@@ -181,6 +192,19 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.ReadTimeout = durVar("PARLEY_HTTP_READ_TIMEOUT", 30*time.Second)
 	c.WebhookBodyTimeout = durVar("PARLEY_WEBHOOK_BODY_TIMEOUT", 10*time.Second)
 	c.IdleTimeout = durVar("PARLEY_HTTP_IDLE_TIMEOUT", 120*time.Second)
+	if p, err := notify.ParseEgressAllow(get("PARLEY_EGRESS_ALLOW", "")); err != nil {
+		bad("PARLEY_EGRESS_ALLOW", "%v", err)
+	} else {
+		c.EgressAllow = p
+	}
+	for _, p := range strings.Split(get("PARLEY_PROCESS_PREFIXES", ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
+				bad("PARLEY_PROCESS_PREFIXES", "%q is not a key prefix such as recordings/", p)
+			}
+			c.ProcessPrefixes = append(c.ProcessPrefixes, p)
+		}
+	}
 	c.MaxConnections = int(intVar("PARLEY_HTTP_MAX_CONNECTIONS", 1024, 1))
 	if d, err := time.ParseDuration(get("PARLEY_DRAIN_TIMEOUT", "60s")); err != nil || d < 0 {
 		bad("PARLEY_DRAIN_TIMEOUT", "must be a duration such as 60s")

@@ -45,7 +45,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}()
 	srv := api.New(api.Config{Token: cfg.APIToken, DailyWebhookSecret: env.Getenv("DAILY_WEBHOOK_SECRET"),
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxConcurrentUploads: cfg.MaxConcurrentUploads, UploadTimeout: cfg.UploadTimeout,
-		WebhookBodyTimeout: cfg.WebhookBodyTimeout}, api.Deps{
+		WebhookBodyTimeout: cfg.WebhookBodyTimeout, CheckWebhookURL: cfg.EgressAllow.CheckURL,
+		ProcessPrefixes: cfg.ProcessPrefixes}, api.Deps{
 		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{},
 		WebVTT: notify.WebVTT, Hub: hub, Log: a.log,
 	})

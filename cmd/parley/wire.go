@@ -73,7 +73,8 @@ func (a *app) steps(env *Env) (*pipeline.Steps, *tracks.Steps, error) {
 	work := os.TempDir()
 	s := &pipeline.Steps{
 		DB: a.db, Storage: a.s3, Media: mediaAdapter{}, LLM: chat,
-		Webhooks: &notify.WebhookSender{},
+		// Room webhooks and Zulip reach only what the egress policy allows.
+		Webhooks: &notify.WebhookSender{HTTPClient: a.cfg.EgressAllow.Client(false)},
 		Notify:   notifications{uiBaseURL: a.cfg.UIBaseURL},
 		Settings: pipeline.Settings{WorkDir: work},
 		Now:      time.Now, Log: a.log,
@@ -82,7 +83,7 @@ func (a *app) steps(env *Env) (*pipeline.Steps, *tracks.Steps, error) {
 		s.Daily = dailyAdapter{c: daily.New(daily.Config{BaseURL: env.Getenv("DAILY_API_URL"), APIKey: key})}
 	}
 	if z := notify.NewZulip(notify.ZulipConfig{Realm: env.Getenv("ZULIP_REALM"), BotEmail: env.Getenv("ZULIP_BOT_EMAIL"),
-		APIKey: env.Getenv("ZULIP_API_KEY")}); z != nil {
+		APIKey: env.Getenv("ZULIP_API_KEY"), HTTPClient: a.cfg.EgressAllow.Client(true)}); z != nil {
 		s.Zulip = z
 	}
 	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}

@@ -129,6 +129,9 @@ func New(t testing.TB, opts Options) *Stack {
 		"ZULIP_BOT_EMAIL":           "bot@example.com",
 		"ZULIP_API_KEY":             "sim-zulip-key",
 		"PARLEY_WORKER_HEALTH_ADDR": "",
+		// parley-sim is on loopback: the egress policy allows it (and
+		// nothing else on this machine).
+		"PARLEY_EGRESS_ALLOW": strings.TrimPrefix(hs.URL, "http://"),
 		"PARLEY_LOG_LEVEL":          "info",
 		"PARLEY_DRAIN_TIMEOUT":      "20s",
 		// Tests run the polling workflow themselves, not on a timer.
