@@ -131,9 +131,9 @@ func New(t testing.TB, opts Options) *Stack {
 		"PARLEY_WORKER_HEALTH_ADDR": "",
 		// parley-sim is on loopback: the egress policy allows it (and
 		// nothing else on this machine).
-		"PARLEY_EGRESS_ALLOW": strings.TrimPrefix(hs.URL, "http://"),
-		"PARLEY_LOG_LEVEL":          "info",
-		"PARLEY_DRAIN_TIMEOUT":      "20s",
+		"PARLEY_EGRESS_ALLOW":  strings.TrimPrefix(hs.URL, "http://"),
+		"PARLEY_LOG_LEVEL":     "info",
+		"PARLEY_DRAIN_TIMEOUT": "20s",
 		// Tests run the polling workflow themselves, not on a timer.
 		"PARLEY_DAILY_POLL_CRON": "0 0 1 1 *",
 	}
