@@ -104,7 +104,7 @@ func TestHostileHTTP(t *testing.T) {
 				case "ConcatList":
 					b = []byte(concat)
 				}
-				status, body := upload(t, s, id, tc.file, bytes.NewReader(b), int64(len(b)))
+				status, body := upload(s, id, tc.file, bytes.NewReader(b), int64(len(b)))
 				require.Equal(t, 400, status, body)
 				require.Contains(t, body, tc.file+": ")
 				require.Contains(t, body, tc.msg)
@@ -124,7 +124,7 @@ func TestHostileHTTP(t *testing.T) {
 		wav := append(wavHeader(32000), make([]byte, 32000)...)
 		statuses := make([]int, 5)
 		parallel(len(statuses), func(i int) {
-			statuses[i], _ = upload(t, s, id, fmt.Sprintf("p%d.wav", i), bytes.NewReader(wav), int64(len(wav)))
+			statuses[i], _ = upload(s, id, fmt.Sprintf("p%d.wav", i), bytes.NewReader(wav), int64(len(wav)))
 		})
 		created, refused := 0, 0
 		for _, st := range statuses {
@@ -143,7 +143,7 @@ func TestHostileHTTP(t *testing.T) {
 		keys, err := s.S3.List(ctx, s.S3.Bucket(), id+"/uploads/")
 		require.NoError(t, err)
 		require.Len(t, keys, 2, "refused uploads leave nothing behind")
-		status, body := upload(t, s, id, "65th.wav", bytes.NewReader(wav), int64(len(wav)))
+		status, body := upload(s, id, "65th.wav", bytes.NewReader(wav), int64(len(wav)))
 		require.Equal(t, 400, status)
 		require.Contains(t, body, "already has 64 tracks")
 
@@ -158,10 +158,10 @@ func TestHostileHTTP(t *testing.T) {
 	t.Run("OversizeUpload", func(t *testing.T) {
 		id := newTranscript(t)
 		big := append(wavHeader(9<<20), make([]byte, 9<<20)...)
-		status, body := upload(t, s, id, "big.wav", bytes.NewReader(big), int64(len(big)))
+		status, body := upload(s, id, "big.wav", bytes.NewReader(big), int64(len(big)))
 		require.Equal(t, 413, status, "declared length over the cap: %s", body)
 		// Chunked: the length is unknown until the cap is passed.
-		status, body = upload(t, s, id, "big.wav", io.MultiReader(bytes.NewReader(big)), -1)
+		status, body = upload(s, id, "big.wav", io.MultiReader(bytes.NewReader(big)), -1)
 		require.Equal(t, 413, status, body)
 		require.Contains(t, body, "larger than")
 		keys, err := s.S3.List(ctx, s.S3.Bucket(), id+"/")
@@ -221,7 +221,7 @@ func TestHostileConcurrentUploads(t *testing.T) {
 		r, w := io.Pipe()
 		sl := slow{w: w, done: make(chan int, 1)}
 		go func() {
-			st, _ := upload(t, s, tr.ID, "slow.wav", r, -1)
+			st, _ := upload(s, tr.ID, "slow.wav", r, -1)
 			sl.done <- st
 		}()
 		// More than the client's write buffer, so the request is on its way.
@@ -231,7 +231,7 @@ func TestHostileConcurrentUploads(t *testing.T) {
 	}
 	// Once both are in, the third is refused without waiting.
 	s.WaitFor("two uploads in progress", 10*time.Second, func() bool {
-		st, body := upload(t, s, tr.ID, "third.wav", bytes.NewReader(wavHeader(0)), 44)
+		st, body := upload(s, tr.ID, "third.wav", bytes.NewReader(wavHeader(0)), 44)
 		if st == 429 {
 			require.Contains(t, body, "too many uploads at once (2")
 			return true
@@ -244,7 +244,7 @@ func TestHostileConcurrentUploads(t *testing.T) {
 		require.Equal(t, 201, <-sl.done)
 	}
 	wav := append(wavHeader(32000), make([]byte, 32000)...)
-	status, body := upload(t, s, tr.ID, "after.wav", bytes.NewReader(wav), int64(len(wav)))
+	status, body := upload(s, tr.ID, "after.wav", bytes.NewReader(wav), int64(len(wav)))
 	require.Equal(t, 201, status, body)
 	requireBounded(t, serve)
 }
