@@ -20,10 +20,6 @@ type Hub struct {
 
 	mu   sync.Mutex
 	subs map[string]map[*subscription]struct{}
-
-	// onNotify, when set, is called after every delivered notification
-	// (a test hook; nil in production).
-	onNotify func(store.Notification)
 }
 
 type subscription struct {
@@ -35,24 +31,21 @@ func NewHub(db *store.DB, log *slog.Logger) *Hub {
 	return &Hub{db: db, log: log, subs: map[string]map[*subscription]struct{}{}}
 }
 
-// Run listens until ctx ends.
+// Run listens until ctx ends. Subscribers are woken whenever the listener
+// (re)connects, since notifications may have been missed before.
 func (h *Hub) Run(ctx context.Context) error {
 	return h.db.Listen(ctx, h.notify, h.wakeAll)
 }
 
 func (h *Hub) notify(n store.Notification) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	for sub := range h.subs[n.TranscriptID] {
 		wake(sub)
 	}
-	hook := h.onNotify
-	h.mu.Unlock()
-	if hook != nil {
-		hook(n)
-	}
 }
 
-// wakeAll wakes every subscriber (after a reconnection, when
+// wakeAll wakes every subscriber (when the listener (re)connects and
 // notifications may have been missed).
 func (h *Hub) wakeAll() {
 	h.mu.Lock()

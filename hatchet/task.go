@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/hatchet-dev/hatchet/pkg/client/create"
 	"github.com/hatchet-dev/hatchet/pkg/client/types"
 	"github.com/hatchet-dev/hatchet/pkg/worker"
 	sdk "github.com/hatchet-dev/hatchet/sdks/go"
@@ -331,10 +330,6 @@ func RunChild[O any](ctx context.Context, child *Workflow, lastTask, key string,
 	}
 	return out, nil
 }
-
-// DefaultTaskDefaults are applied to every workflow so that nothing runs
-// with Hatchet's implicit 5-minute timeout.
-var DefaultTaskDefaults = &create.TaskDefaults{ExecutionTimeout: 5 * time.Minute}
 
 // WithMaxRuns limits how many runs of a workflow execute at once; more
 // wait in a queue (round robin). n <= 0 means no limit (no option).

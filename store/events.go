@@ -75,19 +75,18 @@ type Notification struct {
 
 // Listen holds a connection that LISTENs on EventChannel and calls fn for
 // every notification until ctx ends. It reconnects after connection loss
-// (with backoff) and calls onReconnect after every reconnection, because
-// notifications sent while disconnected are lost: callers re-read the
-// event table then. fn must not block for long.
-func (db *DB) Listen(ctx context.Context, fn func(Notification), onReconnect func()) error {
+// (with backoff). It calls onConnect (when not nil) each time it is
+// listening, the first time included, because notifications sent while
+// not listening are lost: callers (re-)read the event table then. fn must
+// not block for long.
+func (db *DB) Listen(ctx context.Context, fn func(Notification), onConnect func()) error {
 	backoff := 100 * time.Millisecond
-	first := true
 	for {
 		err := db.listenOnce(ctx, fn, func() {
 			backoff = 100 * time.Millisecond
-			if !first && onReconnect != nil {
-				onReconnect()
+			if onConnect != nil {
+				onConnect()
 			}
-			first = false
 		})
 		if ctx.Err() != nil {
 			return nil

@@ -403,12 +403,33 @@ func (s *Stack) CallAPI(ctx context.Context, method, path string, body any, out 
 	return resp.StatusCode, nil
 }
 
-// WaitStatus waits (on the event stream in the database: no sleeps
-// beyond short polls of local state) until the transcript reaches one of
-// the statuses, and returns it.
+// WaitStatus waits until the transcript reaches one of the statuses, and
+// returns it. It waits on the event stream: every status change appends a
+// STATUS event, announced with NOTIFY, so the transcript is read again
+// when the listener connects and on each of its events, never on a timer.
 func (s *Stack) WaitStatus(ctx context.Context, id string, timeout time.Duration, want ...parley.Status) *parley.Transcript {
 	s.t.Helper()
-	deadline := time.Now().Add(timeout)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wake := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default: // a read is due anyway
+		}
+	}
+	listened := make(chan struct{})
+	go func() {
+		defer close(listened)
+		_ = s.DB.Listen(lctx, func(n store.Notification) {
+			if n.TranscriptID == id {
+				poke()
+			}
+		}, poke)
+	}()
+	defer func() { cancel(); <-listened }()
+	expired := time.NewTimer(timeout)
+	defer expired.Stop()
 	for {
 		t, err := s.DB.GetTranscript(ctx, id)
 		if err != nil {
@@ -419,10 +440,11 @@ func (s *Stack) WaitStatus(ctx context.Context, id string, timeout time.Duration
 				return t
 			}
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-wake:
+		case <-expired.C:
 			s.t.Fatalf("transcript %s is %s after %s, want %v (error %+v)", id, t.Status, timeout, want, t.Error)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
