@@ -21,9 +21,14 @@ CACHE=${PARLEY_CACHE_DIR:-$HOME/.cache/parley}
 LOGS=$STACK/logs
 RUN=$STACK/run
 
-HATCHET_VERSION=v0.85.0
+# The engine is built from the same Hatchet version as the SDK Parley links:
+# go.mod is the one place that names it; tools/hatchet/go.mod must agree.
+hatchet_pin() { awk '{for (i = 1; i < NF; i++) if ($i == "github.com/hatchet-dev/hatchet") {print $(i + 1); exit}}' "$1"; }
+HATCHET_VERSION=$(hatchet_pin "$ROOT/go.mod")
 MINIO_VERSION=$(awk '/github.com\/minio\/minio /{print $2}' "$ROOT/tools/minio/go.mod")
-HATCHET_BIN=$CACHE/hatchet-$HATCHET_VERSION
+# Parley builds its own hatchet-lite main (tools/hatchet/cmd): the cache
+# key covers it, so that a change to it rebuilds the binaries.
+HATCHET_BIN=$CACHE/hatchet-$HATCHET_VERSION-$(cd "$ROOT/tools/hatchet" && cat go.mod go.sum cmd/*/*.go | sha256sum | cut -c1-10)
 MINIO_BIN=$CACHE/minio-$MINIO_VERSION
 
 # Ports and addresses (contract section 1), overridable by env.
@@ -41,6 +46,9 @@ PARLEY_PORT=${PARLEY_PORT:-1250}
 WORKER_HEALTH_PORT=${PARLEY_WORKER_HEALTH_PORT:-1251}
 SIM_PORT=${PARLEY_SIM_PORT:-9999}
 READY_TIMEOUT=${PARLEY_READY_TIMEOUT:-120}
+# The Hatchet engine's database (several stacks can share one PostgreSQL).
+HATCHET_DB=${PARLEY_HATCHET_DB:-hatchet}
+PARTITION_NAME="parley-lite:$STACK"
 
 TENANT_ID=707d0855-80ab-4e1f-a156-f1c4546cbf52 # hatchet-admin quickstart's default tenant
 
@@ -97,7 +105,7 @@ install_binaries() {
 	exec 9>"$CACHE/.lock"
 	flock 9
 	build_tool "$HATCHET_BIN" hatchet "-s -w -X main.Version=$HATCHET_VERSION" \
-		github.com/hatchet-dev/hatchet/cmd/hatchet-lite \
+		./cmd/hatchet-lite \
 		github.com/hatchet-dev/hatchet/cmd/hatchet-admin \
 		github.com/hatchet-dev/hatchet/cmd/hatchet-migrate
 	build_tool "$MINIO_BIN" minio "-s -w" github.com/minio/minio
@@ -159,19 +167,23 @@ wait_ready() {
 	done
 }
 
+# stop_one NAME: SIGTERM, then wait for the process to finish its own
+# graceful shutdown (hatchet-lite hands its scheduler partitions over, which
+# takes several seconds; a kill would leave the next start waiting a minute).
 stop_one() { # name
 	local f=$RUN/$1.pid
 	[ -f "$f" ] || return 0
-	local pid
+	local pid wait=10
+	[ "$1" = hatchet ] && wait=30
 	pid=$(cat "$f")
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do
+		for _ in $(seq 1 $((wait * 10))); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
 		if kill -0 "$pid" 2>/dev/null; then
-			say "$1 did not stop in 10 s; killing"
+			say "$1 did not stop in $wait s; killing"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 		say "stopped $1"
@@ -209,11 +221,11 @@ ensure_postgres() {
 	if [ "$(psql_admin -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname='hatchet'")" != 1 ]; then
 		psql_admin -d postgres -c "CREATE ROLE hatchet LOGIN PASSWORD 'hatchet'"
 	fi
-	if [ "$(psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname='hatchet'")" != 1 ]; then
-		say "creating database hatchet"
-		psql_admin -d postgres -c "CREATE DATABASE hatchet OWNER hatchet"
+	if [ "$(psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname='$HATCHET_DB'")" != 1 ]; then
+		say "creating database $HATCHET_DB"
+		psql_admin -d postgres -c "CREATE DATABASE \"$HATCHET_DB\" OWNER hatchet"
 	fi
-	psql_admin -d postgres -c "ALTER DATABASE hatchet SET timezone TO 'UTC'"
+	psql_admin -d postgres -c "ALTER DATABASE \"$HATCHET_DB\" SET timezone TO 'UTC'"
 	if [ "$(psql_admin -d postgres -c "SELECT 1 FROM pg_database WHERE datname='parley'")" != 1 ]; then
 		say "creating database parley"
 		psql_admin -d postgres -c "CREATE DATABASE parley"
@@ -221,7 +233,7 @@ ensure_postgres() {
 }
 
 hatchet_env() {
-	export DATABASE_URL="postgresql://hatchet:hatchet@$PG_HOST:$PG_PORT/hatchet?sslmode=disable"
+	export DATABASE_URL="postgresql://hatchet:hatchet@$PG_HOST:$PG_PORT/$HATCHET_DB?sslmode=disable"
 	export DATABASE_MAX_CONNS=${HATCHET_DATABASE_MAX_CONNS:-12}
 	export DATABASE_LOGGER_LEVEL=warn SERVER_LOGGER_LEVEL=warn SERVER_LOGGER_FORMAT=console DATABASE_LOGGER_FORMAT=console
 	export SERVER_MSGQUEUE_KIND=postgres
@@ -235,6 +247,24 @@ hatchet_env() {
 	export SERVER_HEALTHCHECK_PORT=$HATCHET_HEALTH_PORT
 	export LITE_STATIC_ASSET_DIR=${HATCHET_STATIC_DIR:-$STACK/hatchet/static}
 	export LITE_FRONTEND_PORT=$HATCHET_STATIC_PORT LITE_RUNTIME_PORT=$HATCHET_DASHBOARD_PORT
+	# The engine names its scheduler/controller/worker partitions after
+	# $HOSTNAME: one name per stack lets ensure_hatchet find its own.
+	export HOSTNAME=$PARTITION_NAME
+}
+
+# drop_stale_partitions: a hatchet-lite that was killed rather than stopped
+# (crash, reboot, kill -9) leaves its partitions behind. The engine hands a
+# tenant over only once the old partition's heartbeat is a minute old, so
+# every run would wait that minute after the next start. Our engine is not
+# running here (checked by the caller), so its partitions are stale: delete
+# them, as the engine's own graceful shutdown does.
+drop_stale_partitions() {
+	local t n=0
+	for t in SchedulerPartition ControllerPartition TenantWorkerPartition; do
+		n=$((n + $(psql_admin -d "$HATCHET_DB" -v name="$PARTITION_NAME" 2>/dev/null \
+			<<<"WITH d AS (DELETE FROM \"$t\" WHERE name = :'name' RETURNING 1) SELECT count(*) FROM d" || echo 0)))
+	done
+	if [ "$n" -gt 0 ]; then say "removed $n partition(s) a killed hatchet-lite left behind"; fi
 }
 
 ensure_hatchet() {
@@ -258,6 +288,7 @@ ensure_hatchet() {
 		say "migrating the hatchet database"
 		"$HATCHET_BIN/hatchet-migrate" >"$LOGS/hatchet-migrate.log" 2>&1 ||
 			{ tail -20 "$LOGS/hatchet-migrate.log" >&2; die "hatchet-migrate failed"; }
+		drop_stale_partitions
 		"$HATCHET_BIN/hatchet-admin" quickstart --skip certs --generated-config-dir ./config --overwrite=false \
 			>"$LOGS/hatchet-quickstart.log" 2>&1 ||
 			{ tail -20 "$LOGS/hatchet-quickstart.log" >&2; die "hatchet-admin quickstart failed"; }
@@ -266,7 +297,7 @@ ensure_hatchet() {
 		wait_ready hatchet http_ok "$ready"
 		# A token belongs to one hatchet database: make a new one when the
 		# database was recreated since (its oid changed).
-		db_oid=$(psql_admin -d postgres -c "SELECT oid FROM pg_database WHERE datname='hatchet'")
+		db_oid=$(psql_admin -d postgres -c "SELECT oid FROM pg_database WHERE datname='$HATCHET_DB'")
 		if [ ! -s token ] || [ "$(cat token.db 2>/dev/null)" != "$db_oid" ]; then
 			# stdout only: stderr carries a log line that would corrupt the token
 			"$HATCHET_BIN/hatchet-admin" token create --config ./config --tenant-id "$TENANT_ID" \
@@ -323,7 +354,7 @@ write_env() {
 		export PARLEY_STACK_DIR='$STACK'
 		export DATABASE_URL='postgres://$PG_HOST:$PG_PORT/parley?sslmode=disable'
 		export TEST_DATABASE_URL='postgres://$PG_HOST:$PG_PORT/parley?sslmode=disable'
-		export HATCHET_DATABASE_URL='postgresql://hatchet:hatchet@$PG_HOST:$PG_PORT/hatchet?sslmode=disable'
+		export HATCHET_DATABASE_URL='postgresql://hatchet:hatchet@$PG_HOST:$PG_PORT/$HATCHET_DB?sslmode=disable'
 		export HATCHET_CLIENT_TOKEN='$token'
 		export HATCHET_CLIENT_TLS_STRATEGY=none
 		export HATCHET_CLIENT_HOST_PORT='localhost:$HATCHET_GRPC_PORT'
@@ -409,6 +440,11 @@ ensure_parley() {
 setup_dirs() { mkdir -p "$STACK" "$LOGS" "$RUN" "$STACK/hatchet"; }
 
 cmd_install() {
+	local engine
+	engine=$(hatchet_pin "$ROOT/tools/hatchet/go.mod")
+	if [ -z "$HATCHET_VERSION" ] || [ "$HATCHET_VERSION" != "$engine" ]; then
+		die "go.mod pins the Hatchet SDK at ${HATCHET_VERSION:-nothing} but tools/hatchet/go.mod builds engine ${engine:-nothing}; pin the same version in both"
+	fi
 	setup_dirs
 	install_packages
 	install_binaries
