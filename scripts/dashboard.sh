@@ -1,35 +1,259 @@
 #!/usr/bin/env bash
-# make dashboard: build the Hatchet dashboard (frontend/app of the pinned
-# hatchet module) and restart hatchet-lite serving it. Optional: without it
-# hatchet-lite serves its API only. Needs Node.js and the npm registry.
-# Two fixes make the module's frontend build outside Hatchet's monorepo:
-# better-emitter ^4.0.1 is not published (3.0.0 has the same API), and
-# src/lib/generated/docs is generated from docs that the module lacks (a
-# stub exporting docsPages is enough).
-set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CACHE=${PARLEY_CACHE_DIR:-$HOME/.cache/parley}
-VERSION=v0.85.0
-OUT=$CACHE/hatchet-dashboard-$VERSION
-if [ ! -f "$OUT/dist/index.html" ]; then
-	command -v node >/dev/null || { echo "dashboard: Node.js is needed" >&2; exit 1; }
-	MOD=$(cd "$ROOT/tools/hatchet" && go mod download -json github.com/hatchet-dev/hatchet@$VERSION | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-	BUILD=$(mktemp -d "$CACHE/.dashboard.XXXXXX")
-	trap 'rm -rf "$BUILD"' EXIT
-	cp -r "$MOD/frontend/app/." "$BUILD/"
-	chmod -R u+w "$BUILD"
-	cd "$BUILD"
-	sed -i 's/"better-emitter": "[^"]*"/"better-emitter": "3.0.0"/' package.json
-	mkdir -p src/lib/generated/docs
-	[ -e src/lib/generated/docs/index.ts ] || echo 'export const docsPages: Record<string, unknown> = {};' >src/lib/generated/docs/index.ts
-	echo "dashboard: installing the frontend's packages (a few minutes)" >&2
-	COREPACK_INTEGRITY_KEYS=0 npx --yes corepack pnpm@10.16.1 install --no-frozen-lockfile >"$CACHE/dashboard-install.log" 2>&1 ||
-		{ tail -20 "$CACHE/dashboard-install.log" >&2; exit 1; }
-	echo "dashboard: building" >&2
-	npx vite build >"$CACHE/dashboard-build.log" 2>&1 || { tail -20 "$CACHE/dashboard-build.log" >&2; exit 1; }
-	mkdir -p "$OUT"
-	rm -rf "$OUT/dist"
-	mv dist "$OUT/dist"
+# The Hatchet dashboard of the pinned engine version, built from the
+# module's frontend/app and served by hatchet-lite.
+#
+#   scripts/dashboard.sh        build it (once; cached) and restart hatchet-lite
+#                               when it serves something else (make dashboard)
+#   scripts/dashboard.sh build  build it only
+#   scripts/dashboard.sh lock   regenerate tools/dashboard/{package.json,pnpm-lock.yaml}
+#                               after the pinned Hatchet version changed
+#
+# scripts/stack.sh sources this file: `make up` and `make test` build the
+# dashboard when hatchet-lite starts. The version is the one of the engine
+# binaries (go.mod, see dashboard_version); the build lands in
+# $HOME/.cache/parley/hatchet-dashboard-<version>/dist. Without Node.js,
+# python3 or the npm registry it says so in one line and hatchet-lite serves
+# an "API only" page instead.
+#
+# The build follows Hatchet's own (build/package/frontend.dockerfile and the
+# app's docs:gen script), with these differences:
+#   - the docs index src/lib/generated/docs is generated from the module's
+#     frontend/docs by Hatchet's frontend/snippets/generate.py (only its
+#     docs part: the code snippets are for the docs site, not the app);
+#   - packages come from tools/dashboard/pnpm-lock.yaml: Hatchet's lockfile
+#     with better-emitter 3.0.0 instead of 4.0.1 (not served here) and
+#     without the linters, test runners and type checker (see
+#     tools/dashboard/dashboard.mjs); install scripts are not run; pnpm's
+#     package store is kept in the cache (about 0.6 GB): removing the
+#     node_modules of the build then only unlinks hard links, which is
+#     seconds instead of most of a minute on a disk mounted with discard;
+#   - only `vite build`, no `tsc`, no source maps, no Sentry upload
+#     (tools/dashboard/vite.config.parley.ts).
+
+DASHBOARD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DASHBOARD_TOOLS=$DASHBOARD_ROOT/tools/dashboard
+
+# dashboard_version: the Hatchet version of the engine binaries: stack.sh's
+# HATCHET_VERSION when it sourced this file, else the same place it reads
+# it from (go.mod).
+dashboard_version() {
+	if [ -n "${HATCHET_VERSION:-}" ]; then
+		echo "$HATCHET_VERSION"
+	else
+		awk '$1 == "github.com/hatchet-dev/hatchet" {print $2; exit}' "$DASHBOARD_ROOT/go.mod"
+	fi
+}
+
+dashboard_cache() { echo "${PARLEY_CACHE_DIR:-$HOME/.cache/parley}"; }
+
+# dashboard_dist: where the built dashboard of the pinned version lives.
+dashboard_dist() { echo "$(dashboard_cache)/hatchet-dashboard-$(dashboard_version)/dist"; }
+
+dashboard_say() { printf '\033[1mdashboard:\033[0m %s\n' "$*" >&2; }
+
+# dashboard_unavailable: why the dashboard cannot be built here (empty when
+# it can). Checks the tools and whether the npm registry answers.
+dashboard_unavailable() {
+	command -v node >/dev/null || { echo "Node.js is not installed"; return; }
+	command -v npm >/dev/null || { echo "npm is not installed"; return; }
+	node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' ||
+		{ echo "Node.js $(node --version) is too old (18 or newer is needed)"; return; }
+	python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null ||
+		{ echo "python3 3.10 or newer is needed to generate the docs index"; return; }
+	local registry pnpm
+	registry=$(npm config get registry 2>/dev/null)
+	registry=${registry%/}
+	pnpm=$(node -p 'require(process.argv[1]).packageManager.split("+")[0].replace("@", "/")' "$DASHBOARD_TOOLS/package.json")
+	curl -fsS -o /dev/null --max-time 10 "$registry/$pnpm" 2>/dev/null ||
+		{ echo "the npm registry $registry cannot be reached"; return; }
+}
+
+# dashboard_pnpm ARGS...: the pnpm version that package.json (in the
+# current directory) names.
+dashboard_pnpm() {
+	local v
+	v=$(node -p 'require(process.cwd() + "/package.json").packageManager.split("+")[0]')
+	npx --yes "$v" "$@"
+}
+
+# dashboard_module: the directory of the pinned hatchet module (downloaded
+# into the Go module cache when needed).
+dashboard_module() {
+	local version empty
+	version=$(dashboard_version)
+	# Outside any module, so that no go.sum changes.
+	empty=$(mktemp -d)
+	(cd "$empty" && GOWORK=off GOFLAGS= go mod download -json "github.com/hatchet-dev/hatchet@$version") |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p'
+	rmdir "$empty"
+}
+
+# dashboard_build: builds the dashboard unless it is cached. Returns 1
+# (after one line saying why, kept in DASHBOARD_UNAVAILABLE) when it cannot
+# be built on this machine; exits when the build itself fails.
+dashboard_build() {
+	local version
+	version=$(dashboard_version)
+	DASHBOARD_UNAVAILABLE=
+	[ -f "$(dashboard_dist)/index.html" ] && return 0
+	DASHBOARD_UNAVAILABLE=$(dashboard_unavailable)
+	if [ -n "$DASHBOARD_UNAVAILABLE" ]; then
+		dashboard_say "not built: $DASHBOARD_UNAVAILABLE; hatchet-lite serves its API only"
+		return 1
+	fi
+	local locked
+	locked=$(node -p 'require(process.argv[1]).version' "$DASHBOARD_TOOLS/package.json")
+	if [ "v$locked" != "$version" ]; then
+		dashboard_say "tools/dashboard/pnpm-lock.yaml is for Hatchet v$locked, the engine is $version: run scripts/dashboard.sh lock"
+		exit 1
+	fi
+	# A process of its own, so that `set -e` holds whatever the caller's
+	# context (a function called in a condition ignores it).
+	local rc=0
+	"$DASHBOARD_ROOT/scripts/dashboard.sh" build-now || rc=$?
+	case $rc in
+	0) ;;
+	3)
+		DASHBOARD_UNAVAILABLE="the npm registry did not serve every package"
+		return 1
+		;;
+	*) exit "$rc" ;;
+	esac
+}
+
+# dashboard_build_now: the build itself (scripts/dashboard.sh build-now).
+# Exit status 3: the npm registry did not serve the packages.
+dashboard_build_now() {
+	local version dist cache
+	version=$(dashboard_version)
+	dist=$(dashboard_dist)
+	cache=$(dashboard_cache)
+	mkdir -p "$cache"
+	# One build at a time (several worktrees share the cache).
+	exec 8>"$cache/.dashboard.lock"
+	flock 8
+	[ -f "$dist/index.html" ] && return 0
+	local log=$cache/dashboard-build.log t0=$SECONDS
+	build=$(mktemp -d "$cache/.dashboard.XXXXXX")
+	trap 'rm -rf "$build"' EXIT
+	dashboard_say "building the Hatchet $version dashboard (first run only; about a minute)"
+	local mod
+	mod=$(dashboard_module)
+	[ -d "$mod/frontend/app" ] || { dashboard_say "hatchet@$version has no frontend/app"; exit 1; }
+	mkdir -p "$build/frontend/docs/content"
+	cp -r "$mod/frontend/app" "$mod/frontend/snippets" "$build/frontend/"
+	cp -r "$mod/frontend/docs/content/docs" "$build/frontend/docs/content/"
+	chmod -R u+w "$build"
+	cp "$DASHBOARD_TOOLS/package.json" "$DASHBOARD_TOOLS/pnpm-lock.yaml" "$DASHBOARD_TOOLS/vite.config.parley.ts" "$build/frontend/app/"
+	echo "== docs index" >"$log"
+	if ! { (cd "$build/frontend/snippets" && python3 -c 'import generate; generate.write_doc_index_to_app()') &&
+		node "$DASHBOARD_TOOLS/dashboard.mjs" check-docs "$build/frontend/app"; } >>"$log" 2>&1; then
+		tail -20 "$log" >&2
+		dashboard_say "generating the docs index failed (log: $log)"
+		exit 1
+	fi
+	echo "== install" >>"$log"
+	if ! (cd "$build/frontend/app" && dashboard_pnpm install --frozen-lockfile --ignore-scripts \
+		--store-dir "$cache/pnpm-store" --reporter=append-only) >>"$log" 2>&1; then
+		if grep -q 'ERR_PNPM_OUTDATED_LOCKFILE\|ERR_PNPM_LOCKFILE' "$log"; then
+			tail -20 "$log" >&2
+			dashboard_say "tools/dashboard/pnpm-lock.yaml does not match: run scripts/dashboard.sh lock"
+			exit 1
+		fi
+		dashboard_say "not built: the npm registry did not serve every package (log: $log); hatchet-lite serves its API only"
+		exit 3
+	fi
+	local t1=$SECONDS
+	echo "== build" >>"$log"
+	if ! (cd "$build/frontend/app" && node_modules/.bin/vite build --config vite.config.parley.ts --logLevel warn) >>"$log" 2>&1; then
+		tail -30 "$log" >&2
+		dashboard_say "vite build failed (log: $log)"
+		exit 1
+	fi
+	rm -rf "$dist.tmp" "$dist"
+	mkdir -p "$(dirname "$dist")"
+	mv "$build/frontend/app/dist" "$dist.tmp"
+	mv "$dist.tmp" "$dist"
+	dashboard_say "built in $((SECONDS - t0)) s (packages $((t1 - t0)) s, vite build $((SECONDS - t1)) s): $dist"
+}
+
+# dashboard_static_dir STACKDIR: builds the dashboard when it can and
+# prints the directory hatchet-lite should serve: the dashboard, or a page
+# saying that it is not there and why.
+dashboard_static_dir() {
+	if dashboard_build; then
+		dashboard_dist
+		return
+	fi
+	mkdir -p "$1/hatchet/static"
+	cat >"$1/hatchet/static/index.html" <<-HTML
+		<!doctype html><title>Hatchet (API only)</title>
+		<meta name="parley-dashboard" content="unavailable: $DASHBOARD_UNAVAILABLE">
+		<p>This hatchet-lite serves its API only: the dashboard could not be built
+		($DASHBOARD_UNAVAILABLE). Run <code>make dashboard</code> once that is fixed.</p>
+	HTML
+	echo "$1/hatchet/static"
+}
+
+# The hooks of scripts/stack.sh (which defines STACK, RUN, say, pid_alive
+# and stop_one).
+
+# dashboard_prepare: right before hatchet-lite starts: what it serves
+# (HATCHET_STATIC_DIR), recorded in .stack/run/hatchet.static.
+dashboard_prepare() {
+	local dir
+	dir=$(dashboard_static_dir "$STACK")
+	export HATCHET_STATIC_DIR=$dir
+	echo "$dir" >"$RUN/hatchet.static"
+}
+
+# dashboard_refresh: for `make up`: stops a running hatchet-lite that serves
+# something else than what it would serve now (the API-only page of a time
+# without npm, or another version's dashboard), so that it starts again.
+dashboard_refresh() {
+	pid_alive hatchet || return 0
+	local dir
+	dir=$(dashboard_static_dir "$STACK")
+	[ "$(cat "$RUN/hatchet.static" 2>/dev/null)" != "$dir" ] || return 0
+	say "restarting hatchet-lite to serve $dir"
+	stop_one hatchet
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	set -euo pipefail
+	case ${1:-serve} in
+	build)
+		dashboard_build
+		;;
+	build-now)
+		dashboard_build_now
+		;;
+	serve)
+		dashboard_build
+		STACK=${PARLEY_STACK_DIR:-$DASHBOARD_ROOT/.stack}
+		if [ "$(cat "$STACK/run/hatchet.static" 2>/dev/null)" != "$(dashboard_dist)" ]; then
+			"$DASHBOARD_ROOT/scripts/stack.sh" restart hatchet
+		fi
+		dashboard_say "http://localhost:${HATCHET_DASHBOARD_PORT:-8888} (admin@example.com / Admin123!!)"
+		;;
+	lock)
+		command -v node >/dev/null || { dashboard_say "Node.js is needed"; exit 1; }
+		version=$(dashboard_version)
+		mod=$(dashboard_module)
+		tmp=$(mktemp -d)
+		trap 'rm -rf "$tmp"' EXIT
+		cp "$mod/frontend/app/pnpm-lock.yaml" "$mod/frontend/app/pnpm-workspace.yaml" "$tmp/"
+		node "$DASHBOARD_TOOLS/dashboard.mjs" package-json "$version" <"$mod/frontend/app/package.json" >"$tmp/package.json"
+		chmod -R u+w "$tmp"
+		# Starting from Hatchet's lockfile, pnpm keeps its resolutions and
+		# only drops what is no longer needed and resolves what changed.
+		(cd "$tmp" && dashboard_pnpm install --lockfile-only --ignore-scripts --store-dir "$tmp/.pnpm-store")
+		cp "$tmp/package.json" "$tmp/pnpm-lock.yaml" "$DASHBOARD_TOOLS/"
+		dashboard_say "wrote tools/dashboard/package.json and pnpm-lock.yaml for Hatchet $version"
+		;;
+	*)
+		echo "usage: $0 [serve|build|lock]" >&2
+		exit 2
+		;;
+	esac
 fi
-"$ROOT/scripts/stack.sh" restart hatchet
-echo "dashboard: http://localhost:${HATCHET_DASHBOARD_PORT:-8888} (admin@example.com / Admin123!!)" >&2

@@ -52,6 +52,10 @@ PARTITION_NAME="parley-lite:$STACK"
 
 TENANT_ID=707d0855-80ab-4e1f-a156-f1c4546cbf52 # hatchet-admin quickstart's default tenant
 
+# The Hatchet dashboard: dashboard_prepare, dashboard_refresh.
+# shellcheck source=dashboard.sh
+. "$ROOT/scripts/dashboard.sh"
+
 PACKAGES=(libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswresample-dev
 	libswscale-dev libavdevice-dev pkg-config ffmpeg espeak-ng curl chromium)
 
@@ -273,15 +277,7 @@ ensure_hatchet() {
 	stop_one hatchet
 	port_free "$HATCHET_GRPC_PORT" hatchet-lite
 	port_free "$HATCHET_API_PORT" hatchet-lite
-	mkdir -p "$STACK/hatchet/static"
-	if [ -f "$CACHE/hatchet-dashboard-$HATCHET_VERSION/dist/index.html" ]; then
-		export HATCHET_STATIC_DIR=$CACHE/hatchet-dashboard-$HATCHET_VERSION/dist
-	elif [ ! -f "$STACK/hatchet/static/index.html" ]; then
-		cat >"$STACK/hatchet/static/index.html" <<-'HTML'
-			<!doctype html><title>Hatchet (API only)</title>
-			<p>This hatchet-lite serves its API only. Run <code>make dashboard</code> to build the dashboard.</p>
-		HTML
-	fi
+	dashboard_prepare # the dashboard (built once, cached), or an API-only page without npm
 	(
 		hatchet_env
 		cd "$STACK/hatchet"
@@ -463,6 +459,7 @@ cmd_up() {
 	cmd_install
 	build_parley
 	ensure_postgres
+	dashboard_refresh
 	ensure_hatchet
 	ensure_minio
 	ensure_sim
