@@ -48,7 +48,7 @@ chaos: ## the whole fault-injection suite (make test runs its fast part)
 	@GOTESTFLAGS="-tags chaos -run Chaos|Fault|WorkerCrash -p 1" scripts/test.sh
 
 .PHONY: dashboard
-dashboard: ## build the Hatchet dashboard from the pinned module and serve it (restarts hatchet-lite)
+dashboard: ## build the Hatchet dashboard of the pinned version (make up does too) and serve it
 	@scripts/dashboard.sh
 
 .PHONY: build

@@ -34,13 +34,13 @@ DASHBOARD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DASHBOARD_TOOLS=$DASHBOARD_ROOT/tools/dashboard
 
 # dashboard_version: the Hatchet version of the engine binaries: stack.sh's
-# HATCHET_VERSION when it sourced this file, else the same place it reads
-# it from (go.mod).
+# HATCHET_VERSION when it sourced this file, else read from go.mod the way
+# it does.
 dashboard_version() {
-	if [ -n "${HATCHET_VERSION:-}" ]; then
+	if declare -F hatchet_pin >/dev/null; then
 		echo "$HATCHET_VERSION"
 	else
-		awk '$1 == "github.com/hatchet-dev/hatchet" {print $2; exit}' "$DASHBOARD_ROOT/go.mod"
+		awk '{for (i = 1; i < NF; i++) if ($i == "github.com/hatchet-dev/hatchet") {print $(i + 1); exit}}' "$DASHBOARD_ROOT/go.mod"
 	fi
 }
 
@@ -195,16 +195,23 @@ dashboard_static_dir() {
 	echo "$1/hatchet/static"
 }
 
+# dashboard_served: the directory the running hatchet-lite serves (its
+# LITE_STATIC_ASSET_DIR); empty when none runs.
+dashboard_served() {
+	local pid
+	pid=$(cat "$RUN/hatchet.pid" 2>/dev/null) || return 0
+	tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^LITE_STATIC_ASSET_DIR=//p'
+}
+
 # The hooks of scripts/stack.sh (which defines STACK, RUN, say, pid_alive
 # and stop_one).
 
 # dashboard_prepare: right before hatchet-lite starts: what it serves
-# (HATCHET_STATIC_DIR), recorded in .stack/run/hatchet.static.
+# (HATCHET_STATIC_DIR).
 dashboard_prepare() {
 	local dir
 	dir=$(dashboard_static_dir "$STACK")
 	export HATCHET_STATIC_DIR=$dir
-	echo "$dir" >"$RUN/hatchet.static"
 }
 
 # dashboard_refresh: for `make up`: stops a running hatchet-lite that serves
@@ -214,7 +221,7 @@ dashboard_refresh() {
 	pid_alive hatchet || return 0
 	local dir
 	dir=$(dashboard_static_dir "$STACK")
-	[ "$(cat "$RUN/hatchet.static" 2>/dev/null)" != "$dir" ] || return 0
+	[ "$(dashboard_served)" != "$dir" ] || return 0
 	say "restarting hatchet-lite to serve $dir"
 	stop_one hatchet
 }
@@ -231,7 +238,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	serve)
 		dashboard_build
 		STACK=${PARLEY_STACK_DIR:-$DASHBOARD_ROOT/.stack}
-		if [ "$(cat "$STACK/run/hatchet.static" 2>/dev/null)" != "$(dashboard_dist)" ]; then
+		RUN=$STACK/run
+		if [ "$(dashboard_served)" != "$(dashboard_dist)" ]; then
 			"$DASHBOARD_ROOT/scripts/stack.sh" restart hatchet
 		fi
 		dashboard_say "http://localhost:${HATCHET_DASHBOARD_PORT:-8888} (admin@example.com / Admin123!!)"
