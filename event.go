@@ -18,6 +18,9 @@ const (
 	EventFinalLongSummary  = "FINAL_LONG_SUMMARY"
 	EventActionItems       = "ACTION_ITEMS"
 	EventPipelineProgress  = "PIPELINE_PROGRESS"
+	// EventParticipants announces renamed speakers: the whole participant
+	// list as the document has it.
+	EventParticipants = "PARTICIPANTS"
 )
 
 // Event is one stored event of a transcript. Seq orders the events of one
@@ -77,6 +80,11 @@ type FinalShortSummaryData struct {
 // FinalLongSummaryData is the payload of FINAL_LONG_SUMMARY.
 type FinalLongSummaryData struct {
 	LongSummary string `json:"long_summary"`
+}
+
+// ParticipantsData is the payload of PARTICIPANTS.
+type ParticipantsData struct {
+	Participants []Participant `json:"participants"`
 }
 
 // ActionItemsData is the payload of ACTION_ITEMS.

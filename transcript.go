@@ -57,6 +57,9 @@ type Transcript struct {
 	ZulipMessageID  *int64        `json:"-"`
 	CreatedAt       time.Time     `json:"created_at"`
 	UpdatedAt       time.Time     `json:"updated_at"`
+	// DeletedAt is when the transcript was moved to the trash (nil when it
+	// is not in the trash).
+	DeletedAt *time.Time `json:"deleted_at"`
 
 	// Topics and Words are filled only when asked for (?include=topics,words).
 	Topics []Topic `json:"topics,omitempty"`
@@ -116,10 +119,15 @@ type Topic struct {
 
 // Participant maps a speaker (track index) to a person.
 type Participant struct {
-	ID      string `json:"id"`
+	ID string `json:"id"`
+	// Name is the name shown everywhere: a user's correction when there is
+	// one, else the name Daily (or the uploaded file's name) gave.
 	Name    string `json:"name"`
 	Speaker int    `json:"speaker"`
 	UserID  string `json:"user_id,omitempty"`
+	// DefaultName is the name Daily gave, set only when a user renamed
+	// the speaker (renaming back to it, or to "", removes the correction).
+	DefaultName string `json:"default_name,omitempty"`
 }
 
 // ActionItems are the decisions and next steps found in a meeting.

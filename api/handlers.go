@@ -81,7 +81,15 @@ func (s *Server) listTranscripts(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	items, next, err := s.db.ListTranscripts(r.Context(), store.ListFilter{Limit: limit, Before: q.Get("before")})
+	trashed := false
+	if v := q.Get("trashed"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return parley.Errorf(parley.EINVALID, "trashed: %q is not true or false", v)
+		}
+		trashed = b
+	}
+	items, next, err := s.db.ListTranscripts(r.Context(), store.ListFilter{Limit: limit, Before: q.Get("before"), Trashed: trashed})
 	if err != nil {
 		return err
 	}
@@ -161,6 +169,9 @@ func (s *Server) uploadTrack(w http.ResponseWriter, r *http.Request) error {
 	}
 	if t.Status == parley.StatusProcessing {
 		return parley.Errorf(parley.ECONFLICT, "transcript %s is being processed; tracks cannot be added now", t.ID)
+	}
+	if t.DeletedAt != nil {
+		return parley.Errorf(parley.ECONFLICT, "transcript %s is in the trash: restore it before adding tracks", t.ID)
 	}
 	// Checked again with the insert; this refuses before the body is read.
 	if n, err := s.db.CountTracks(r.Context(), t.ID); err != nil {

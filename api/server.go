@@ -22,6 +22,8 @@ import (
 type Dispatcher interface {
 	Trigger(ctx context.Context, req pipeline.TriggerRequest) (pipeline.Result, error)
 	Process(ctx context.Context, transcriptID string, force bool) (pipeline.Result, error)
+	// RunActive reports whether a run of the transcript is in progress.
+	RunActive(ctx context.Context, t *parley.Transcript) (bool, error)
 }
 
 // Storage is object storage (package store).
@@ -154,6 +156,11 @@ func (s *Server) routes() {
 	v1("POST /v1/transcripts", s.createTranscript)
 	v1("GET /v1/transcripts", s.listTranscripts)
 	v1("GET /v1/transcripts/{id}", s.getTranscript)
+	v1("DELETE /v1/transcripts/{id}", s.deleteTranscript)
+	v1("POST /v1/transcripts/{id}/restore", s.restoreTranscript)
+	v1("PATCH /v1/transcripts/{id}/participants/{participant_id}", s.renameParticipant)
+	v1("GET /v1/transcripts/{id}/export", s.exportTranscript)
+	v1("GET /v1/search", s.search)
 	v1("POST /v1/transcripts/{id}/tracks", s.uploadTrack)
 	v1("POST /v1/transcripts/{id}/process", s.processTranscript)
 	v1("GET /v1/transcripts/{id}/topics", s.getTopics)

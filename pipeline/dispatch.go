@@ -159,6 +159,10 @@ func (d *Dispatcher) process(ctx context.Context, tid string, force, once bool) 
 	if t.WorkflowRunID != nil && once {
 		return Result{TranscriptID: t.ID, WorkflowRunID: *t.WorkflowRunID}, nil
 	}
+	if t.DeletedAt != nil {
+		// Checked under the claim: Trash refuses while a claim is held.
+		return Result{}, parley.Errorf(parley.ECONFLICT, "transcript %s is in the trash: restore it before processing it", t.ID)
+	}
 	if t.WorkflowRunID != nil {
 		runID := *t.WorkflowRunID
 		st, err := d.settledState(ctx, t, runID)
@@ -261,3 +265,28 @@ func (d *Dispatcher) resume(ctx context.Context, t *parley.Transcript, runID str
 
 // WorkflowTrackSteps are the TrackProcessing task names.
 var WorkflowTrackSteps = []string{"pad_track", "transcribe_track"}
+
+// RunActive reports whether a run of the transcript is in progress: its
+// status is processing and the engine does not report the run as done (a
+// run cancelled in the dashboard, or one the engine no longer knows, is
+// not active).
+func (d *Dispatcher) RunActive(ctx context.Context, t *parley.Transcript) (bool, error) {
+	if t.Status != parley.StatusProcessing {
+		return false, nil
+	}
+	if t.WorkflowRunID == nil {
+		return true, nil // being started
+	}
+	st, err := d.Runner.State(ctx, *t.WorkflowRunID)
+	if parley.ErrorCode(err) == parley.EINVALID {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !st.Done, nil
+}
+
+// DispatchLease is how long a dispatcher's claim on starting a run lasts
+// (store.TrashOptions.DispatchLease).
+const DispatchLease = dispatchLease

@@ -308,8 +308,8 @@ type FinalizeOutput struct {
 
 // Finalize runs once every result exists (it waits for the mixdown too, so
 // nothing it deletes is still needed): it deletes the padded working
-// files, publishes the transcript text and sets the status to ended — the
-// run's last status write.
+// files, publishes the transcript text, refreshes the search index and
+// sets the status to ended — the run's last status write.
 func (s *Steps) Finalize(ctx context.Context, in Input) (FinalizeOutput, error) {
 	trs, err := s.DB.ListTracks(ctx, in.TranscriptID)
 	if err != nil {
@@ -337,6 +337,12 @@ func (s *Steps) Finalize(ctx context.Context, in Input) (FinalizeOutput, error) 
 		return FinalizeOutput{}, err
 	}
 	if err := s.emit(ctx, in.TranscriptID, parley.EventTranscript, parley.TranscriptData{Text: parley.TranscriptText(words, ps)}); err != nil {
+		return FinalizeOutput{}, err
+	}
+	// The words' search index is rebuilt whenever they change; rebuilding
+	// it at the end too makes a finished transcript searchable whatever
+	// happened before (an index made by an older version, a failed run).
+	if err := s.DB.RefreshSearch(ctx, in.TranscriptID); err != nil {
 		return FinalizeOutput{}, err
 	}
 	if _, err := s.DB.SetStatus(ctx, in.TranscriptID, parley.StatusEnded, nil); err != nil {

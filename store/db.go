@@ -120,6 +120,16 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
+	if len(res) > 0 {
+		// Transcripts made before the search index: index their words.
+		n, err := db.backfillSearch(ctx)
+		if err != nil {
+			return len(res), fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			db.log.InfoContext(ctx, "search index built for existing transcripts", slog.Int("transcripts", n))
+		}
+	}
 	return len(res), nil
 }
 

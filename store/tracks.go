@@ -185,11 +185,17 @@ func (db *DB) ClearPaddedTracks(ctx context.Context, transcriptID string) error 
 }
 
 // ReplaceTrackWords stores the words of one track (speaker = track index),
-// replacing any earlier words of that track, and marks the track
-// transcribed, all in one transaction: a retried transcription never
-// duplicates words.
+// replacing any earlier words of that track, marks the track transcribed
+// and rebuilds the transcript's search segments, all in one transaction: a
+// retried transcription never duplicates words, and search never sees
+// words that are gone.
 func (db *DB) ReplaceTrackWords(ctx context.Context, transcriptID string, speaker int, words []parley.Word) error {
 	return db.InTx(ctx, func(tx *DB) error {
+		// The transcript's lock first: concurrent tracks serialise here,
+		// so each rebuild of the search index sees the others' words.
+		if err := tx.lockTranscript(ctx, transcriptID, "replace track words"); err != nil {
+			return err
+		}
 		if _, err := tx.q.Exec(ctx, `DELETE FROM words WHERE transcript_id = $1 AND speaker = $2`, transcriptID, speaker); err != nil {
 			return wrapDBError("replace track words", err)
 		}
@@ -217,7 +223,7 @@ func (db *DB) ReplaceTrackWords(ctx context.Context, transcriptID string, speake
 		if tag.RowsAffected() == 0 {
 			return parley.Errorf(parley.ENOTFOUND, "transcript %s has no track %d", transcriptID, speaker)
 		}
-		return nil
+		return tx.refreshSearch(ctx, transcriptID)
 	})
 }
 
@@ -258,18 +264,34 @@ func (db *DB) CountWords(ctx context.Context, transcriptID string) (int, error) 
 	return n, wrapDBError("count words", err)
 }
 
-// SetParticipants replaces the participants of a transcript.
+// SetParticipants replaces the participants of a transcript with the
+// names Daily (or the uploads) gave. A user's renames are kept: they stay
+// attached to the participant id across re-runs.
 func (db *DB) SetParticipants(ctx context.Context, transcriptID string, ps []parley.Participant) error {
 	return db.InTx(ctx, func(tx *DB) error {
-		if _, err := tx.q.Exec(ctx, `DELETE FROM participants WHERE transcript_id = $1`, transcriptID); err != nil {
+		custom := map[string]string{}
+		rows, err := tx.q.Query(ctx, `DELETE FROM participants WHERE transcript_id = $1 RETURNING id, custom_name`, transcriptID)
+		if err != nil {
+			return wrapDBError("set participants", err)
+		}
+		for rows.Next() {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				rows.Close()
+				return wrapDBError("set participants", err)
+			}
+			custom[id] = name
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return wrapDBError("set participants", err)
 		}
 		for _, p := range ps {
 			if p.ID == "" {
 				p.ID = fmt.Sprintf("speaker-%d", p.Speaker)
 			}
-			if _, err := tx.q.Exec(ctx, `INSERT INTO participants (transcript_id, id, speaker, name, user_id)
-				VALUES ($1, $2, $3, $4, $5)`, transcriptID, p.ID, p.Speaker, p.Name, p.UserID); err != nil {
+			if _, err := tx.q.Exec(ctx, `INSERT INTO participants (transcript_id, id, speaker, name, user_id, custom_name)
+				VALUES ($1, $2, $3, $4, $5, $6)`, transcriptID, p.ID, p.Speaker, p.Name, p.UserID, custom[p.ID]); err != nil {
 				return wrapDBError("set participants", err)
 			}
 		}
@@ -277,9 +299,15 @@ func (db *DB) SetParticipants(ctx context.Context, transcriptID string, ps []par
 	})
 }
 
-// ListParticipants returns the participants of a transcript by speaker.
+// participantColumns select a participant with its shown name (a user's
+// correction, else the default) and, when renamed, the default name.
+const participantColumns = `id, speaker, CASE WHEN custom_name <> '' THEN custom_name ELSE name END,
+	CASE WHEN custom_name <> '' THEN name ELSE '' END, user_id`
+
+// ListParticipants returns the participants of a transcript by speaker,
+// with the names to show (see parley.Participant).
 func (db *DB) ListParticipants(ctx context.Context, transcriptID string) ([]parley.Participant, error) {
-	rows, err := db.q.Query(ctx, `SELECT id, speaker, name, user_id FROM participants
+	rows, err := db.q.Query(ctx, `SELECT `+participantColumns+` FROM participants
 		WHERE transcript_id = $1 ORDER BY speaker`, transcriptID)
 	if err != nil {
 		return nil, wrapDBError("list participants", err)
@@ -288,7 +316,7 @@ func (db *DB) ListParticipants(ctx context.Context, transcriptID string) ([]parl
 	out := []parley.Participant{}
 	for rows.Next() {
 		var p parley.Participant
-		if err := rows.Scan(&p.ID, &p.Speaker, &p.Name, &p.UserID); err != nil {
+		if err := rows.Scan(&p.ID, &p.Speaker, &p.Name, &p.DefaultName, &p.UserID); err != nil {
 			return nil, wrapDBError("list participants", err)
 		}
 		out = append(out, p)

@@ -25,7 +25,7 @@ type NewTranscript struct {
 
 const transcriptColumns = `id, name, status, title, short_summary, long_summary, action_items,
 	duration_seconds, source_language, target_language, room_id, recording_id, workflow_run_id,
-	progress, error, audio_key, audio_deleted, zulip_message_id, created_at, updated_at`
+	progress, error, audio_key, audio_deleted, zulip_message_id, created_at, updated_at, deleted_at`
 
 func scanTranscript(row pgx.Row) (*parley.Transcript, error) {
 	var t parley.Transcript
@@ -33,7 +33,7 @@ func scanTranscript(row pgx.Row) (*parley.Transcript, error) {
 	var actionItems, progress, stepErr []byte
 	if err := row.Scan(&id, &t.Name, &t.Status, &t.Title, &t.ShortSummary, &t.LongSummary, &actionItems,
 		&t.DurationSeconds, &t.SourceLanguage, &t.TargetLanguage, &t.RoomID, &t.RecordingID, &t.WorkflowRunID,
-		&progress, &stepErr, &t.AudioKey, &t.AudioDeleted, &t.ZulipMessageID, &t.CreatedAt, &t.UpdatedAt); err != nil {
+		&progress, &stepErr, &t.AudioKey, &t.AudioDeleted, &t.ZulipMessageID, &t.CreatedAt, &t.UpdatedAt, &t.DeletedAt); err != nil {
 		return nil, err
 	}
 	t.ID = id.String()
@@ -167,6 +167,8 @@ type ListFilter struct {
 	Limit int
 	// Before is the cursor returned with the previous page ("" = first page).
 	Before string
+	// Trashed lists the transcripts in the trash instead of the others.
+	Trashed bool
 }
 
 // ListTranscripts returns a page of transcripts, newest first, and the
@@ -179,13 +181,16 @@ func (db *DB) ListTranscripts(ctx context.Context, f ListFilter) ([]*parley.Tran
 		f.Limit = 200
 	}
 	args := []any{f.Limit + 1}
-	where := ""
+	where := "WHERE deleted_at IS NULL"
+	if f.Trashed {
+		where = "WHERE deleted_at IS NOT NULL"
+	}
 	if f.Before != "" {
 		ts, id, err := decodeCursor(f.Before)
 		if err != nil {
 			return nil, "", err
 		}
-		where = `WHERE (created_at, id) < ($2, $3)`
+		where += ` AND (created_at, id) < ($2, $3)`
 		args = append(args, ts, id)
 	}
 	rows, err := db.q.Query(ctx, `SELECT `+transcriptColumns+` FROM transcripts `+where+

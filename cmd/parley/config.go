@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-dev/parley/notify"
+	"github.com/parley-dev/parley/pipeline"
 	"github.com/parley-dev/parley/store"
 )
 
@@ -87,6 +88,13 @@ type Config struct {
 	// MaxConnections (PARLEY_HTTP_MAX_CONNECTIONS) caps the connections
 	// serve holds open; more wait to be accepted. Default 1024.
 	MaxConnections int
+	// TrashRetention (PARLEY_TRASH_RETENTION: "30d", "12h", ...) is how
+	// long a transcript stays in the trash before the TrashPurge workflow
+	// deletes it for good. Default 30 days.
+	TrashRetention time.Duration
+	// TrashPurgeCron (PARLEY_TRASH_PURGE_CRON) is when TrashPurge runs.
+	// Default hourly ("17 * * * *").
+	TrashPurgeCron string
 }
 
 // loadConfig reads and validates the configuration. Errors name the
@@ -211,6 +219,15 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	} else {
 		c.DrainTimeout = d
 	}
+	if d, err := parseDays(get("PARLEY_TRASH_RETENTION", "30d")); err != nil || d <= 0 {
+		bad("PARLEY_TRASH_RETENTION", "must be a positive duration such as 30d or 12h")
+	} else {
+		c.TrashRetention = d
+	}
+	c.TrashPurgeCron = get("PARLEY_TRASH_PURGE_CRON", pipeline.DefaultTrashPurgeCron)
+	if len(strings.Fields(c.TrashPurgeCron)) != 5 {
+		bad("PARLEY_TRASH_PURGE_CRON", "%q is not a cron expression of five fields", c.TrashPurgeCron)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -223,6 +240,18 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// parseDays parses a Go duration, or a number of days written "30d".
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.ParseFloat(n, 64)
+		if err != nil || days < 0 || days > 36500 {
+			return 0, fmt.Errorf("%q is not a number of days", v)
+		}
+		return time.Duration(days * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(v)
 }
 
 // needsS3Credentials reports the missing storage settings for commands

@@ -42,6 +42,8 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		poller := &pipeline.Poller{Steps: steps, Lister: d, Dispatcher: a.dispatcher(), Bucket: cfg.S3.DailyBucket}
 		all = append(all, pipeline.DefinePolling(a.hatchet, poller, env.Getenv("PARLEY_DAILY_POLL_CRON")))
 	}
+	all = append(all, pipeline.DefineTrashPurge(a.hatchet, &pipeline.Purger{DB: a.db, Storage: a.s3,
+		Retention: cfg.TrashRetention, Log: a.log}, cfg.TrashPurgeCron))
 	w, err := a.hatchet.NewWorker(hatchet.WorkerConfig{Name: "parley-worker", Slots: cfg.WorkerSlots,
 		DrainTimeout: cfg.DrainTimeout, HealthAddr: cfg.WorkerHealthAddr}, all...)
 	if err != nil {

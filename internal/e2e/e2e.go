@@ -134,8 +134,10 @@ func New(t testing.TB, opts Options) *Stack {
 		"PARLEY_EGRESS_ALLOW":  strings.TrimPrefix(hs.URL, "http://"),
 		"PARLEY_LOG_LEVEL":     "info",
 		"PARLEY_DRAIN_TIMEOUT": "20s",
-		// Tests run the polling workflow themselves, not on a timer.
-		"PARLEY_DAILY_POLL_CRON": "0 0 1 1 *",
+		// Tests run the polling and purge workflows themselves, not on a
+		// timer.
+		"PARLEY_DAILY_POLL_CRON":  "0 0 1 1 *",
+		"PARLEY_TRASH_PURGE_CRON": "0 0 1 1 *",
 	}
 	for k, v := range opts.Env {
 		s.env[k] = v
@@ -146,7 +148,8 @@ func New(t testing.TB, opts Options) *Stack {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := s.Hatchet().DeleteWorkflows(ctx, pipeline.WorkflowPipeline, pipeline.WorkflowTrack, pipeline.WorkflowDailyPolling); err != nil {
+		if err := s.Hatchet().DeleteWorkflows(ctx, pipeline.WorkflowPipeline, pipeline.WorkflowTrack, pipeline.WorkflowDailyPolling,
+			pipeline.WorkflowTrashPurge); err != nil {
 			t.Logf("could not delete the test's workflows: %v", err)
 		}
 	})
