@@ -326,14 +326,14 @@ func fold(r rune) rune {
 }
 
 // ContentDisposition is an attachment header for name.ext: an ASCII file
-// name (FileName) and, when the title has other characters, the UTF-8 name
+// name (FileName) and, when the title has non-ASCII letters, the UTF-8 name
 // as RFC 6266 filename* (also cleaned of quotes, slashes and control
 // characters).
 func ContentDisposition(title, ext string) string {
 	ascii := FileName(title) + "." + ext
 	h := fmt.Sprintf(`attachment; filename="%s"`, ascii)
 	utf := cleanUTF8Name(title)
-	if utf != "" && utf+"."+ext != ascii {
+	if strings.IndexFunc(utf, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0 {
 		h += "; filename*=UTF-8''" + pathEscape(utf+"."+ext)
 	}
 	return h

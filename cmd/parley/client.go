@@ -56,20 +56,46 @@ func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader,
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
-			return &apiError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-		}
-		return &apiError{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: HTTP %d", method, path, resp.StatusCode)}
+		return errorAnswer(resp, method, path)
 	}
 	if out == nil {
 		_, err = io.Copy(io.Discard, resp.Body)
 		return err
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// errorAnswer reads an error answer of the API.
+func errorAnswer(resp *http.Response, method, path string) error {
+	var eb struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if json.Unmarshal(b, &eb) == nil && eb.Error.Message != "" {
+		return &apiError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	}
+	return &apiError{Status: resp.StatusCode, Message: fmt.Sprintf("%s %s: HTTP %d", method, path, resp.StatusCode)}
+}
+
+// open sends a GET and returns the successful answer for streaming; the
+// caller closes its body.
+func (c *apiClient) open(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the Parley API at %s (is `parley serve` running? `make up` starts it): %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, errorAnswer(resp, http.MethodGet, path)
+	}
+	return resp, nil
 }
 
 func (c *apiClient) postJSON(ctx context.Context, path string, in, out any) error {
