@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -26,6 +27,9 @@ func (tx *DB) refreshSearch(ctx context.Context, transcriptID string) error {
 	if _, err := tx.q.Exec(ctx, `DELETE FROM search_segments WHERE transcript_id = $1`, transcriptID); err != nil {
 		return wrapDBError("refresh search index", err)
 	}
+	if _, err := tx.q.Exec(ctx, `DELETE FROM search_meetings WHERE transcript_id = $1`, transcriptID); err != nil {
+		return wrapDBError("refresh search index", err)
+	}
 	segs := parley.Segments(words)
 	if len(segs) == 0 {
 		return nil
@@ -41,6 +45,11 @@ func (tx *DB) refreshSearch(ctx context.Context, transcriptID string) error {
 		SELECT $1, s.ord - 1, s.speaker, s.start_s, s.end_s, s.text
 		FROM unnest($2::int[], $3::float8[], $4::float8[], $5::text[]) WITH ORDINALITY AS s(speaker, start_s, end_s, text, ord)`,
 		transcriptID, speakers, starts, ends, texts); err != nil {
+		return wrapDBError("refresh search index", err)
+	}
+	if _, err := tx.q.Exec(ctx, `INSERT INTO search_meetings (transcript_id, words)
+		VALUES ($1, strip(to_tsvector('`+SearchConfig+`', parley_search_text(array_to_string($2::text[], ' ')))))`,
+		transcriptID, texts); err != nil {
 		return wrapDBError("refresh search index", err)
 	}
 	return nil
@@ -134,6 +143,10 @@ type SearchResult struct {
 // maxQueryChars bounds a search query.
 const maxQueryChars = 500
 
+// searchMeetings bounds the work of a search: results are ranked among
+// the newest this many matching meetings (all of them when fewer match).
+const searchMeetings = 200
+
 // Snippet highlight markers: control characters that parley_search_text
 // removes from the text, so they can only come from ts_headline.
 const (
@@ -171,36 +184,56 @@ func (db *DB) Search(ctx context.Context, sq SearchQuery) ([]SearchResult, error
 		args = append(args, *sq.To)
 		filter += fmt.Sprintf(" AND t.created_at < $%d", len(args))
 	}
-	// Both branches take their best $2 matches (the GIN indexes find the
-	// candidates, ts_rank orders them); only the final $2 get a snippet.
-	sql := `WITH q AS (SELECT websearch_to_tsquery('` + SearchConfig + `', $1) AS query),
-	hits AS (
-		(SELECT s.transcript_id, s.speaker, s.start_s, s.end_s, s.text, ts_rank(s.tsv, q.query)::float8 AS rank
-		FROM search_segments s CROSS JOIN q JOIN transcripts t ON t.id = s.transcript_id
-		WHERE s.tsv @@ q.query AND querytree(q.query) <> 'T' AND t.deleted_at IS NULL` + filter + `
-		ORDER BY rank DESC, t.created_at DESC, s.start_s LIMIT $2)
-		UNION ALL
-		(SELECT t.id, NULL::int, NULL::float8, NULL::float8,
+	// Segments: the newest searchMeetings meetings that can match (from
+	// search_meetings' small index) bound the work; within them, the GIN
+	// index of the segments intersects the query with those meetings'
+	// tokens, and the matches are ranked. Titles and summaries: the newest
+	// searchMeetings matching transcripts are ranked, at most a quarter of
+	// the results. Only the final $2 results get a snippet.
+	sql := `WITH q AS (
+		SELECT query, nullif(regexp_replace(querytree(query), '<(\d+|-)>', '&', 'g'), 'T') AS loose
+		FROM websearch_to_tsquery('` + SearchConfig + `', $1) AS query
+	),
+	cand AS (
+		SELECT t.id, t.created_at FROM search_meetings m JOIN transcripts t ON t.id = m.transcript_id CROSS JOIN q
+		WHERE q.loose <> '' AND m.words @@ q.loose::tsquery AND t.deleted_at IS NULL` + filter + `
+		ORDER BY t.created_at DESC, t.id LIMIT ` + strconv.Itoa(searchMeetings) + `
+	),
+	within AS (
+		SELECT q.query && string_agg(quote_literal(parley_search_token(c.id)), ' | ')::tsquery AS query
+		FROM cand c CROSS JOIN q GROUP BY q.query
+	),
+	segs AS (
+		SELECT s.transcript_id, s.speaker, s.start_s, s.end_s, s.text, ts_rank(s.tsv, q.query)::float8 AS rank, c.created_at
+		FROM within w JOIN search_segments s ON s.tsv @@ w.query JOIN cand c ON c.id = s.transcript_id CROSS JOIN q
+		ORDER BY rank DESC, c.created_at DESC, s.start_s LIMIT $2
+	),
+	metas AS (
+		SELECT t.id, t.created_at, t.search_title, t.search_summary,
 			CASE WHEN t.search_title @@ q.query THEN t.name || ' ' || t.title
-				ELSE t.short_summary || E'\n' || t.long_summary END,
-			greatest(2 * ts_rank(t.search_title, q.query), ts_rank(t.search_summary, q.query))::float8
+				ELSE t.short_summary || E'\n' || t.long_summary END AS text
 		FROM transcripts t CROSS JOIN q
-		WHERE (t.search_title @@ q.query OR t.search_summary @@ q.query) AND querytree(q.query) <> 'T'
-			AND t.deleted_at IS NULL` + filter + `
-		ORDER BY 6 DESC, t.created_at DESC LIMIT $2)
+		WHERE (t.search_title @@ q.query OR t.search_summary @@ q.query) AND q.loose <> '' AND t.deleted_at IS NULL` + filter + `
+		ORDER BY t.created_at DESC, t.id LIMIT ` + strconv.Itoa(searchMeetings) + `
+	),
+	meta AS (
+		SELECT m.id AS transcript_id, NULL::int AS speaker, NULL::float8 AS start_s, NULL::float8 AS end_s, m.text,
+			greatest(2 * ts_rank(m.search_title, q.query), ts_rank(m.search_summary, q.query))::float8 AS rank, m.created_at
+		FROM metas m CROSS JOIN q
+		ORDER BY rank DESC, m.created_at DESC LIMIT greatest(1, $2 / 4)
 	),
 	best AS (
-		SELECT h.*, t.created_at, coalesce(nullif(t.name, ''), nullif(t.title, ''), 'Unnamed recording') AS title
-		FROM hits h JOIN transcripts t ON t.id = h.transcript_id
-		ORDER BY h.rank DESC, t.created_at DESC, h.start_s NULLS FIRST LIMIT $2
+		SELECT * FROM (SELECT * FROM segs UNION ALL SELECT * FROM meta) h
+		ORDER BY h.rank DESC, h.created_at DESC, h.start_s NULLS FIRST LIMIT $2
 	)
-	SELECT b.transcript_id::text, b.title, b.created_at, b.start_s, b.end_s, b.speaker,
+	SELECT b.transcript_id::text, coalesce(nullif(t.name, ''), nullif(t.title, ''), 'Unnamed recording'), b.created_at,
+		b.start_s, b.end_s, b.speaker,
 		CASE WHEN b.speaker IS NULL THEN NULL
 			ELSE coalesce(nullif(p.custom_name, ''), nullif(p.name, ''), 'Speaker ' || (b.speaker + 1)) END,
 		ts_headline('` + SearchConfig + `', parley_search_text(b.text), q.query,
 			E'StartSel=\x02, StopSel=\x03, MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'),
 		b.rank
-	FROM best b CROSS JOIN q
+	FROM best b CROSS JOIN q JOIN transcripts t ON t.id = b.transcript_id
 	LEFT JOIN participants p ON p.transcript_id = b.transcript_id AND p.speaker = b.speaker
 	ORDER BY b.rank DESC, b.created_at DESC, b.start_s NULLS FIRST`
 	rows, err := db.q.Query(ctx, sql, args...)

@@ -51,6 +51,18 @@ CREATE INDEX transcripts_search_summary ON transcripts USING gin (search_summary
 -- The words, grouped into speaker segments (parley.Segments: the lines of
 -- the transcript as people read it), rebuilt by the store whenever the
 -- words of a transcript change and when a transcript ends.
+--
+-- Each segment's vector also holds its transcript's token (#t + the id's
+-- hex digits; no query text can produce it). A search first picks the
+-- newest matching meetings from search_meetings, then asks this GIN index
+-- for "query AND (token1 OR token2 ...)": the index intersects the posting
+-- lists, so only the matching segments of those meetings are read and
+-- ranked, however common the words are in the whole library.
+-- +goose StatementBegin
+CREATE FUNCTION parley_search_token(id uuid) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT '#t' || replace(id::text, '-', '')
+$$;
+-- +goose StatementEnd
 CREATE TABLE search_segments (
     transcript_id uuid NOT NULL REFERENCES transcripts (id) ON DELETE CASCADE,
     idx           int NOT NULL,
@@ -58,13 +70,25 @@ CREATE TABLE search_segments (
     start_s       double precision NOT NULL,
     end_s         double precision NOT NULL,
     text          text NOT NULL,
-    tsv           tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, parley_search_text(text))) STORED,
+    tsv           tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, parley_search_text(text))
+                      || array_to_tsvector(ARRAY[parley_search_token(transcript_id)])) STORED,
     PRIMARY KEY (transcript_id, idx)
 );
 CREATE INDEX search_segments_tsv ON search_segments USING gin (tsv);
 
+-- Every word of a meeting, once (no positions): which meetings can match
+-- a query (its phrases loosened to AND, its exclusions dropped), found in
+-- a small index.
+CREATE TABLE search_meetings (
+    transcript_id uuid PRIMARY KEY REFERENCES transcripts (id) ON DELETE CASCADE,
+    words         tsvector NOT NULL
+);
+CREATE INDEX search_meetings_words ON search_meetings USING gin (words);
+
 -- +goose Down
+DROP TABLE search_meetings;
 DROP TABLE search_segments;
+DROP FUNCTION parley_search_token(uuid);
 DROP TRIGGER transcripts_search_vectors ON transcripts;
 DROP FUNCTION transcripts_search_vectors();
 DROP FUNCTION parley_search_text(text);
