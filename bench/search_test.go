@@ -239,15 +239,15 @@ func TestSearchSpeed(t *testing.T) {
 		filter string
 		sq     func(*store.SearchQuery)
 	}{
-		{q: "budget"},                      // a frequent word
-		{q: "roadmap"},                     // a less frequent one
-		{q: vocabAt(3000)},                 // a rare one
-		{q: `"budget review"`},             // a phrase
-		{q: "budget -marketing"},           // an exclusion
-		{q: "launch timeline"},             // two words
-		{q: "hiring or onboarding"},        // either
-		{q: "zzqxv"},                       // nothing
-		{q: "the and of"},                  // stop words only
+		{q: "budget"},               // a frequent word
+		{q: "roadmap"},              // a less frequent one
+		{q: vocabAt(3000)},          // a rare one
+		{q: `"budget review"`},      // a phrase
+		{q: "budget -marketing"},    // an exclusion
+		{q: "launch timeline"},      // two words
+		{q: "hiring or onboarding"}, // either
+		{q: "zzqxv"},                // nothing
+		{q: "the and of"},           // stop words only
 		{q: "budget", filter: "room", sq: func(s *store.SearchQuery) { s.RoomID = room }},
 		{q: "budget", filter: "last 6 months", sq: func(s *store.SearchQuery) { s.From = &from }},
 	}
