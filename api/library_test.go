@@ -62,7 +62,7 @@ func startMeeting(t *testing.T, s *e2e.Stack, name string, speakers ...string) s
 	return acc.TranscriptID
 }
 
-func get(t *testing.T, s *e2e.Stack, path string) (*http.Response, []byte) {
+func getRaw(t *testing.T, s *e2e.Stack, path string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("GET", s.APIURL+path, nil)
 	require.NoError(t, err)
@@ -269,7 +269,7 @@ func TestLibrary(t *testing.T) {
 		require.Equal(t, 200, s.API(ctx, "GET", "/v1/transcripts/"+launch, nil, &tr))
 		files := map[string][]byte{}
 		for _, f := range []string{"srt", "vtt", "txt", "md", "json"} {
-			resp, b := get(t, s, "/v1/transcripts/"+launch+"/export?format="+f)
+			resp, b := getRaw(t, s, "/v1/transcripts/"+launch+"/export?format="+f)
 			require.Equal(t, 200, resp.StatusCode, "%s: %s", f, b)
 			_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
 			require.NoError(t, err)
@@ -297,13 +297,13 @@ func TestLibrary(t *testing.T) {
 		require.Len(t, j.Words, len(doc.Words))
 		require.NotEmpty(t, j.Topics)
 
-		resp, b := get(t, s, "/v1/transcripts/"+launch+"/export?format=zip")
+		resp, b := getRaw(t, s, "/v1/transcripts/"+launch+"/export?format=zip")
 		require.Equal(t, 200, resp.StatusCode, string(b))
 		require.Equal(t, "application/zip", resp.Header.Get("Content-Type"))
 		require.Contains(t, resp.Header.Get("Content-Disposition"), `filename="Launch-planning.zip"`)
 		zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 		require.NoError(t, err, "the zip opens")
-		_, mp3 := get(t, s, "/v1/transcripts/"+launch+"/audio/mp3")
+		_, mp3 := getRaw(t, s, "/v1/transcripts/"+launch+"/audio/mp3")
 		got := map[string][]byte{}
 		for _, f := range zr.File {
 			rc, err := f.Open()
@@ -322,15 +322,15 @@ func TestLibrary(t *testing.T) {
 		require.NotEmpty(t, mp3)
 		require.Equal(t, mp3, got["audio.mp3"], "the mixed audio, whole")
 
-		resp, b = get(t, s, "/v1/transcripts/"+followUp+"/export?format=md")
+		resp, b = getRaw(t, s, "/v1/transcripts/"+followUp+"/export?format=md")
 		require.Equal(t, 200, resp.StatusCode)
 		_, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
 		require.NoError(t, err)
 		require.Equal(t, "Budget-img-src-x-onerror-alert-1-follow-up.md", params["filename"], "a safe file name from a hostile title")
 		require.Contains(t, string(b), "# Budget <img src=x onerror=alert(1)> follow-up", "markdown is not HTML: the title as is")
-		resp, _ = get(t, s, "/v1/transcripts/"+launch+"/export?format=exe")
+		resp, _ = getRaw(t, s, "/v1/transcripts/"+launch+"/export?format=exe")
 		require.Equal(t, 400, resp.StatusCode)
-		resp, _ = get(t, s, "/v1/transcripts/"+launch+"/export")
+		resp, _ = getRaw(t, s, "/v1/transcripts/"+launch+"/export")
 		require.Equal(t, 400, resp.StatusCode)
 	})
 

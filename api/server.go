@@ -183,6 +183,8 @@ func (s *Server) routes() {
 	web := WebHandler()
 	m.Handle("GET /{$}", web)
 	m.Handle("GET /transcripts/{id}", web)
+	m.Handle("GET /search", web)
+	m.Handle("GET /trash", web)
 	m.Handle("GET /static/", web)
 }
 

@@ -45,8 +45,8 @@ type webAsset struct {
 	hash string
 }
 
-// WebHandler serves the web page: GET / (transcript list), GET
-// /transcripts/{id} (one transcript), and GET /static/* (the embedded
+// WebHandler serves the web page: GET / (transcript list), GET /search,
+// GET /trash, GET /transcripts/{id} (one transcript), and GET /static/* (the embedded
 // assets, with cache headers). Both page routes answer the same index.html,
 // a small app over the JSON API and the events WebSocket that routes on
 // location.pathname. It is written as native ES modules (app.js imports
@@ -116,7 +116,7 @@ func WebHandler() http.Handler {
 				h.Set("Cache-Control", "no-cache")
 			}
 			http.ServeContent(w, r, "", webModTime, bytes.NewReader(a.body))
-		case p == "/" || isTranscriptPage(p):
+		case p == "/" || p == "/search" || p == "/trash" || isTranscriptPage(p):
 			h.Set("Content-Type", "text/html; charset=utf-8")
 			h.Set("Cache-Control", "no-cache")
 			h.Set("ETag", indexETag)

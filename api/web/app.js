@@ -8,8 +8,10 @@
 //   api.js       the API client and the token
 //   shell.js     icons, token form, error card, the Page base class
 //   list.js      the list page
+//   search.js    the search page (/search?q=)
+//   trash.js     the trash (/trash)
 //   transcript/  the transcript page: page.js and its parts (steps,
-//                progress, audit, player, waveform)
+//                progress, audit, player, waveform, manage)
 //   app.js       routing (this file)
 //
 // The unit tests are in ../webtest (node --test).
@@ -19,9 +21,11 @@ import { auth, showTokenButton } from "./api.js";
 import { errorCard } from "./shell.js";
 import { ListPage } from "./list.js";
 import { TranscriptPage } from "./transcript/page.js";
+import { SearchPage } from "./search.js";
+import { TrashPage } from "./trash.js";
 
-// Routing: the server answers index.html for / and /transcripts/{id};
-// links are ordinary page loads.
+// Routing: the server answers index.html for /, /search, /trash and
+// /transcripts/{id}; links are ordinary page loads.
 
 let currentPage = null;
 
@@ -32,6 +36,8 @@ function start() {
   const path = location.pathname;
   const m = /^\/transcripts\/([^/]+)\/?$/.exec(path);
   if (path === "/" || path === "") currentPage = new ListPage(root, start);
+  else if (path === "/search") currentPage = new SearchPage(root, start);
+  else if (path === "/trash") currentPage = new TrashPage(root, start);
   else if (m) currentPage = new TranscriptPage(root, start, decodeURIComponent(m[1]));
   else {
     currentPage = null;

@@ -81,3 +81,26 @@ export function markdown(md) {
   flushPara(); flushList();
   return raw(out.join(""));
 }
+
+// Search snippets: the server sends HTML with the matched words in
+// <mark> and everything else escaped. It is rebuilt here from its text,
+// so that only <mark> can ever become markup, whatever the server sent.
+
+const SNIPPET_ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#34;": '"', "&#39;": "'" };
+
+/** snippet turns a search snippet into SafeHTML: its text escaped, its <mark>s kept (balanced), nothing else. */
+export function snippet(s) {
+  const out = [];
+  let open = false;
+  for (const part of String(s ?? "").split(/(<mark>|<\/mark>)/)) {
+    if (part === "<mark>") {
+      if (!open) { out.push("<mark>"); open = true; }
+    } else if (part === "</mark>") {
+      if (open) { out.push("</mark>"); open = false; }
+    } else {
+      out.push(esc(part.replace(/&(?:amp|lt|gt|quot|#34|#39);/g, (m) => SNIPPET_ENTITIES[m])));
+    }
+  }
+  if (open) out.push("</mark>");
+  return raw(out.join(""));
+}

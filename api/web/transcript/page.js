@@ -1,6 +1,7 @@
-// The transcript page (/transcripts/{id}): header, pipeline progress,
-// player and waveform, speakers, summary, action items, topics and the
-// step audit, live over the events WebSocket (with a REST fallback).
+// The transcript page (/transcripts/{id}[?t=seconds]): header, pipeline
+// progress, player and waveform, speakers (renamed inline), summary, action
+// items, topics, exports, trash and the step audit, live over the events
+// WebSocket (with a REST fallback).
 //
 // TranscriptPage holds the state; the progress card, the audit, the player
 // and the waveform are methods mixed in from their modules, so that every
@@ -15,6 +16,7 @@ import { Progress, progressMethods } from "./progress.js";
 import { auditMethods } from "./audit.js";
 import { playerMethods } from "./player.js";
 import { waveformMethods } from "./waveform.js";
+import { bindManage, filenameOf, manageMethods, startAt } from "./manage.js";
 
 /** TranscriptPage is one transcript, live while its run goes on. */
 export class TranscriptPage extends Page {
@@ -40,6 +42,14 @@ export class TranscriptPage extends Page {
     this.objectURL = "";
     this.pendingSeek = null;
     this.resuming = false;
+    this.startAt = startAt(location.search); // ?t=: open at that moment (a search result)
+    this.startShown = false;
+    this.renaming = ""; // the participant whose name is being edited
+    this.renameBusy = false;
+    this.renameError = "";
+    this.trashBusy = false;
+    this.trashError = "";
+    this.purgeArmed = false;
     this.init();
   }
 
@@ -100,6 +110,7 @@ export class TranscriptPage extends Page {
     this.finished = doc.status === "ended" || doc.status === "error";
     if (first) this.renderShell();
     this.renderAll();
+    if (first) this.openAtStart();
     if (this.finished) this.maybeLoadAudio();
   }
 
@@ -145,6 +156,7 @@ export class TranscriptPage extends Page {
       case "ACTION_ITEMS":
         if (d.action_items) { doc.action_items = d.action_items; this.renderActionItems(); }
         break;
+      case "PARTICIPANTS": this.onParticipants(d.participants); break;
       case "TOPIC": case "TRANSCRIPT":
         // The stored topics (with their words) come from the document.
         this.scheduleDoc(); break;
@@ -252,7 +264,7 @@ export class TranscriptPage extends Page {
       const url = URL.createObjectURL(await res.blob());
       const a = document.createElement("a");
       a.href = url;
-      a.download = filename;
+      a.download = filename || filenameOf(res.headers.get("Content-Disposition")) || "transcript";
       document.body.appendChild(a);
       a.click();
       a.remove();
@@ -268,10 +280,10 @@ export class TranscriptPage extends Page {
   // --- rendering ----------------------------------------------------------
 
   renderShell() {
-    const id = this.id;
     setHTML(this.root, html`
       <nav class="crumbs"><a href="/">${icon("back")}All transcripts</a></nav>
       <div class="t-page" id="t-page">
+        <div id="trash-banner"></div>
         <header class="card t-head">
           <div class="t-head-top">
             <div class="t-head-titles">
@@ -329,11 +341,12 @@ export class TranscriptPage extends Page {
             </section>
             <section class="card" id="downloads" aria-labelledby="downloads-h">
               <h2 id="downloads-h">Export</h2>
-              <p class="downloads">
-                <a id="webvtt" class="btn ghost" href="${this.base}/webvtt" download="${id}.vtt">${icon("download")}WebVTT captions</a>
-                <a id="json-link" class="btn ghost" href="${this.base}?include=topics,words" download="${id}.json">${icon("download")}JSON document</a>
-              </p>
+              <p class="downloads">${this.exportLinks()}</p>
               <p id="download-note" class="error-text small" role="alert" hidden></p>
+            </section>
+            <section class="card" id="manage" aria-labelledby="manage-h">
+              <h2 id="manage-h">Delete</h2>
+              <div id="manage-body"></div>
             </section>
           </aside>
         </div>
@@ -352,6 +365,7 @@ export class TranscriptPage extends Page {
   bindShell() {
     this.bindPlayer();
     this.bindWaveform();
+    bindManage(this);
     // One delegated listener for the seek buttons, the resume button and
     // downloads that need the token.
     this.on(this.root, "click", (e) => {
@@ -378,6 +392,7 @@ export class TranscriptPage extends Page {
     this.renderActionItems();
     this.renderTopics();
     this.renderAudit();
+    this.renderManage();
     this.drawWave();
   }
 
@@ -401,20 +416,6 @@ export class TranscriptPage extends Page {
       ${t.source_language ? html`<span class="fact"><span class="fact-label">Language</span> ${t.source_language}</span>` : ""}
       ${people ? html`<span class="fact"><span class="fact-label">Speakers</span> ${people}</span>` : ""}`);
     document.getElementById("t-page").dataset.status = this.status;
-  }
-
-  renderSpeakers() {
-    const t = this.doc;
-    const list = speakers(t);
-    const total = list.reduce((s, p) => s + p.seconds, 0);
-    const el = document.getElementById("speakers");
-    el.hidden = !list.length;
-    // Each li's text is the name alone; the share of speaking time is shown
-    // from data-share by CSS.
-    this.patch(el, JSON.stringify(list), () => list.map((p) => {
-      const share = total > 0 ? Math.round((100 * p.seconds) / total) : null;
-      return html`<li class="${speakerClass(p.speaker)}" data-speaker="${p.speaker}" ${share !== null ? html`data-share="${share}%" title="${p.name} spoke ${span(p.seconds)} (${share}% of the speaking time)"` : ""}>${p.name}</li>`;
-    }));
   }
 
   renderSummary() {
@@ -528,4 +529,4 @@ export class TranscriptPage extends Page {
 
 }
 
-Object.assign(TranscriptPage.prototype, progressMethods, auditMethods, playerMethods, waveformMethods);
+Object.assign(TranscriptPage.prototype, progressMethods, auditMethods, playerMethods, waveformMethods, manageMethods);
