@@ -41,9 +41,11 @@ func (tx *DB) refreshSearch(ctx context.Context, transcriptID string) error {
 	for i, s := range segs {
 		speakers[i], starts[i], ends[i], texts[i] = int32(s.Speaker), s.Start, s.End, s.Text
 	}
-	if _, err := tx.q.Exec(ctx, `INSERT INTO search_segments (transcript_id, idx, speaker, start_s, end_s, text)
-		SELECT $1, s.ord - 1, s.speaker, s.start_s, s.end_s, s.text
-		FROM unnest($2::int[], $3::float8[], $4::float8[], $5::text[]) WITH ORDINALITY AS s(speaker, start_s, end_s, text, ord)`,
+	if _, err := tx.q.Exec(ctx, `INSERT INTO search_segments (transcript_id, idx, speaker, start_s, end_s, text, tsv)
+		SELECT $1, s.ord - 1, s.speaker, s.start_s, s.end_s, s.text,
+			to_tsvector('`+SearchConfig+`', parley_search_text(s.text)) || array_to_tsvector(`+searchTokens+`)
+		FROM unnest($2::int[], $3::float8[], $4::float8[], $5::text[]) WITH ORDINALITY AS s(speaker, start_s, end_s, text, ord),
+			transcripts t WHERE t.id = $1`,
 		transcriptID, speakers, starts, ends, texts); err != nil {
 		return wrapDBError("refresh search index", err)
 	}
@@ -54,6 +56,15 @@ func (tx *DB) refreshSearch(ctx context.Context, transcriptID string) error {
 	}
 	return nil
 }
+
+// Search tokens: lexemes no query text can produce (the parser splits on
+// '#'), added to every segment's vector: its transcript's bucket and room.
+// searchTokens is their SQL over transcripts t; bucketSize meetings share a
+// bucket.
+const bucketSize = 32
+
+var searchTokens = `array_remove(ARRAY['#b' || (t.seq / ` + strconv.Itoa(bucketSize) + `),
+	CASE WHEN t.room_id IS NOT NULL THEN '#r' || md5(t.room_id) END], NULL)`
 
 // RefreshSearch rebuilds the search index of a transcript's words. The
 // pipeline calls it when a transcript ends; ReplaceTrackWords does the same
@@ -121,6 +132,10 @@ type SearchQuery struct {
 	RoomID string
 	// From and To, when set, keep transcripts created in [From, To).
 	From, To *time.Time
+	// Meetings bounds the work: results are ranked among the newest this
+	// many meetings that can match (all of them when fewer match).
+	// Defaults to 200.
+	Meetings int
 }
 
 // SearchResult is one hit: a segment of a transcript (Start, End, Speaker
@@ -143,8 +158,7 @@ type SearchResult struct {
 // maxQueryChars bounds a search query.
 const maxQueryChars = 500
 
-// searchMeetings bounds the work of a search: results are ranked among
-// the newest this many matching meetings (all of them when fewer match).
+// searchMeetings is SearchQuery.Meetings' default.
 const searchMeetings = 200
 
 // Snippet highlight markers: control characters that parley_search_text
@@ -170,11 +184,16 @@ func (db *DB) Search(ctx context.Context, sq SearchQuery) ([]SearchResult, error
 		sq.Limit = 20
 	}
 	sq.Limit = min(sq.Limit, 100)
+	if sq.Meetings <= 0 {
+		sq.Meetings = searchMeetings
+	}
 	args := []any{text, sq.Limit}
 	filter := ""
+	roomToken := ""
 	if sq.RoomID != "" {
 		args = append(args, sq.RoomID)
 		filter += fmt.Sprintf(" AND t.room_id = $%d", len(args))
+		roomToken = fmt.Sprintf(" && ('''#r' || md5($%d) || '''')::tsquery", len(args))
 	}
 	if sq.From != nil {
 		args = append(args, *sq.From)
@@ -185,36 +204,42 @@ func (db *DB) Search(ctx context.Context, sq SearchQuery) ([]SearchResult, error
 		filter += fmt.Sprintf(" AND t.created_at < $%d", len(args))
 	}
 	// Segments: the newest searchMeetings meetings that can match (from
-	// search_meetings' small index) bound the work; within them, the GIN
-	// index of the segments intersects the query with those meetings'
-	// tokens, and the matches are ranked. Titles and summaries: the newest
-	// searchMeetings matching transcripts are ranked, at most a quarter of
-	// the results. Only the final $2 results get a snippet.
+	// search_meetings' small index) bound the work; the GIN index of the
+	// segments intersects the query with those meetings' bucket tokens
+	// (and the room's), and the matches of those meetings are ranked.
+	// Titles and summaries: the newest searchMeetings matching transcripts
+	// are ranked, at most a quarter of the results. Only the final $2
+	// results get a snippet.
 	sql := `WITH q AS (
 		SELECT query, nullif(regexp_replace(querytree(query), '<(\d+|-)>', '&', 'g'), 'T') AS loose
 		FROM websearch_to_tsquery('` + SearchConfig + `', $1) AS query
 	),
 	cand AS (
-		SELECT t.id, t.created_at FROM search_meetings m JOIN transcripts t ON t.id = m.transcript_id CROSS JOIN q
+		SELECT t.id, t.seq, t.created_at FROM search_meetings m JOIN transcripts t ON t.id = m.transcript_id CROSS JOIN q
 		WHERE q.loose <> '' AND m.words @@ q.loose::tsquery AND t.deleted_at IS NULL` + filter + `
-		ORDER BY t.created_at DESC, t.id LIMIT ` + strconv.Itoa(searchMeetings) + `
+		ORDER BY t.seq DESC LIMIT ` + strconv.Itoa(sq.Meetings) + `
 	),
 	within AS (
-		SELECT q.query && string_agg(quote_literal(parley_search_token(c.id)), ' | ')::tsquery AS query
+		SELECT q.query && string_agg(DISTINCT '''#b' || (c.seq / ` + strconv.Itoa(bucketSize) + `) || '''', ' | ')::tsquery` + roomToken + ` AS query
 		FROM cand c CROSS JOIN q GROUP BY q.query
 	),
+	matches AS MATERIALIZED (
+		-- Materialized: the GIN index is the only way in (never a walk of
+		-- the meetings' segments by primary key).
+		SELECT s.transcript_id, s.speaker, s.start_s, s.end_s, s.text, ts_rank(s.tsv, q.query)::float8 AS rank
+		FROM within w JOIN search_segments s ON s.tsv @@ w.query CROSS JOIN q
+	),
 	segs AS (
-		SELECT s.transcript_id, s.speaker, s.start_s, s.end_s, s.text, ts_rank(s.tsv, q.query)::float8 AS rank, c.created_at
-		FROM within w JOIN search_segments s ON s.tsv @@ w.query JOIN cand c ON c.id = s.transcript_id CROSS JOIN q
-		ORDER BY rank DESC, c.created_at DESC, s.start_s LIMIT $2
+		SELECT m.*, c.created_at FROM matches m JOIN cand c ON c.id = m.transcript_id
+		ORDER BY m.rank DESC, c.created_at DESC, m.start_s LIMIT $2
 	),
 	metas AS (
-		SELECT t.id, t.created_at, t.search_title, t.search_summary,
+		SELECT t.id, t.seq, t.created_at, t.search_title, t.search_summary,
 			CASE WHEN t.search_title @@ q.query THEN t.name || ' ' || t.title
 				ELSE t.short_summary || E'\n' || t.long_summary END AS text
 		FROM transcripts t CROSS JOIN q
 		WHERE (t.search_title @@ q.query OR t.search_summary @@ q.query) AND q.loose <> '' AND t.deleted_at IS NULL` + filter + `
-		ORDER BY t.created_at DESC, t.id LIMIT ` + strconv.Itoa(searchMeetings) + `
+		ORDER BY t.seq DESC LIMIT ` + strconv.Itoa(sq.Meetings) + `
 	),
 	meta AS (
 		SELECT m.id AS transcript_id, NULL::int AS speaker, NULL::float8 AS start_s, NULL::float8 AS end_s, m.text,

@@ -162,6 +162,32 @@ func TestSearch(t *testing.T) {
 	})
 }
 
+// TestSearchRanksAmongTheNewestMeetings: with a bound of two meetings, a
+// word said in three is found in the newest two only, whatever their rank;
+// a rarer word is still found wherever it was said.
+func TestSearchRanksAmongTheNewestMeetings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.NewDB(t)
+	oldest := meeting(t, db, store.NewTranscript{Name: "one"}, []string{"A"}, sentence(0, 0, "budget budget budget unique"))
+	middle := meeting(t, db, store.NewTranscript{Name: "two"}, []string{"B"}, sentence(0, 0, "the budget was discussed at length today"))
+	newest := meeting(t, db, store.NewTranscript{Name: "three"}, []string{"C"}, sentence(0, 0, "a budget"))
+	res, err := db.Search(ctx, store.SearchQuery{Text: "budget", Meetings: 2})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{middle.ID: 1, newest.ID: 1}, ids(res), "the oldest ranks best but is not among the newest two")
+	res, err = db.Search(ctx, store.SearchQuery{Text: "budget"})
+	require.NoError(t, err)
+	require.Equal(t, oldest.ID, res[0].TranscriptID, "with the default bound, the best match first")
+	res, err = db.Search(ctx, store.SearchQuery{Text: "unique", Meetings: 2})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{oldest.ID: 1}, ids(res))
+	_, err = db.Trash(ctx, newest.ID, store.TrashOptions{DispatchLease: time.Minute})
+	require.NoError(t, err)
+	res, err = db.Search(ctx, store.SearchQuery{Text: "budget", Meetings: 2})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{oldest.ID: 1, middle.ID: 1}, ids(res), "trashed meetings do not count")
+}
+
 func TestSearchIndexFollowsChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -48,21 +48,21 @@ UPDATE transcripts SET name = name;
 CREATE INDEX transcripts_search_title ON transcripts USING gin (search_title);
 CREATE INDEX transcripts_search_summary ON transcripts USING gin (search_summary);
 
+-- Transcripts in the order they were made: searches rank among the
+-- newest matching meetings by this number.
+ALTER TABLE transcripts ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+
 -- The words, grouped into speaker segments (parley.Segments: the lines of
 -- the transcript as people read it), rebuilt by the store whenever the
 -- words of a transcript change and when a transcript ends.
 --
--- Each segment's vector also holds its transcript's token (#t + the id's
--- hex digits; no query text can produce it). A search first picks the
--- newest matching meetings from search_meetings, then asks this GIN index
--- for "query AND (token1 OR token2 ...)": the index intersects the posting
--- lists, so only the matching segments of those meetings are read and
--- ranked, however common the words are in the whole library.
--- +goose StatementBegin
-CREATE FUNCTION parley_search_token(id uuid) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT '#t' || replace(id::text, '-', '')
-$$;
--- +goose StatementEnd
+-- Each segment's vector also holds tokens no query text can produce: its
+-- transcript's bucket (#b + seq / 32) and room (#r + md5 of the room id). A
+-- search first picks the newest matching meetings from search_meetings,
+-- then asks this GIN index for "query AND (their buckets) [AND room]": the
+-- index intersects the posting lists, so only the matching segments of
+-- about those meetings are read and ranked, however common the words are in
+-- the whole library.
 CREATE TABLE search_segments (
     transcript_id uuid NOT NULL REFERENCES transcripts (id) ON DELETE CASCADE,
     idx           int NOT NULL,
@@ -70,8 +70,7 @@ CREATE TABLE search_segments (
     start_s       double precision NOT NULL,
     end_s         double precision NOT NULL,
     text          text NOT NULL,
-    tsv           tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, parley_search_text(text))
-                      || array_to_tsvector(ARRAY[parley_search_token(transcript_id)])) STORED,
+    tsv           tsvector NOT NULL,
     PRIMARY KEY (transcript_id, idx)
 );
 CREATE INDEX search_segments_tsv ON search_segments USING gin (tsv);
@@ -88,7 +87,7 @@ CREATE INDEX search_meetings_words ON search_meetings USING gin (words);
 -- +goose Down
 DROP TABLE search_meetings;
 DROP TABLE search_segments;
-DROP FUNCTION parley_search_token(uuid);
+ALTER TABLE transcripts DROP COLUMN seq;
 DROP TRIGGER transcripts_search_vectors ON transcripts;
 DROP FUNCTION transcripts_search_vectors();
 DROP FUNCTION parley_search_text(text);
