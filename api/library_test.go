@@ -24,6 +24,7 @@ import (
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/internal/e2e"
 	"github.com/parley-dev/parley/pipeline"
+	"github.com/parley-dev/parley/store"
 )
 
 type searchHit struct {
@@ -385,11 +386,19 @@ func TestLibrary(t *testing.T) {
 		}
 		require.NotEmpty(t, keysOf(followUp+"/"), "the mix is stored under the transcript's prefix")
 		require.Equal(t, []string{"lib-budget/bob.webm"}, keysOf("lib-budget/"), "its raw track")
+		// Another transcript of the same raw track (Daily's raw tracks are
+		// shared by recordings).
+		other, err := s.DB.CreateTranscript(ctx, store.NewTranscript{Name: "same recording"})
+		require.NoError(t, err)
+		require.NoError(t, s.DB.SetTracks(ctx, other.ID, []parley.Track{{Bucket: s.S3.Bucket(), Key: "lib-budget/bob.webm"}}))
 		var res map[string]any
 		require.Equal(t, 200, s.API(ctx, "DELETE", "/v1/transcripts/"+followUp+"?permanent=true", nil, &res))
 		require.Equal(t, true, res["permanent"])
 		require.Empty(t, keysOf(followUp+"/"), "nothing under its prefix")
-		require.Empty(t, keysOf("lib-budget/"), "its raw track is gone")
+		require.Equal(t, []string{"lib-budget/bob.webm"}, keysOf("lib-budget/"), "the raw track another transcript needs stays")
+		require.Equal(t, 200, s.API(ctx, "DELETE", "/v1/transcripts/"+other.ID+"?permanent=true", nil, &res))
+		require.Empty(t, keysOf("lib-budget/"), "deleted with the last transcript that needed it")
+		requireNoRows(t, s, other.ID)
 		require.NotEmpty(t, keysOf(launch+"/"), "the other transcript keeps its objects")
 		require.NotEmpty(t, keysOf("lib-launch/"))
 		requireNoRows(t, s, followUp)
@@ -439,6 +448,7 @@ func TestLibrary(t *testing.T) {
 		require.Contains(t, out, "trash")
 		out, stderr, code = s.Run(ctx, "restore", created.ID)
 		require.Equal(t, 0, code, stderr)
+		require.Contains(t, out, "restored")
 		out, stderr, code = s.Run(ctx, "rm", created.ID, "--permanent")
 		require.Equal(t, 0, code, stderr)
 		require.Contains(t, out, "for good (1 stored objects)")

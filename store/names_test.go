@@ -14,6 +14,7 @@ import (
 )
 
 func TestRenameParticipant(t *testing.T) {
+	needStack(t)
 	t.Parallel()
 	ctx := context.Background()
 	db := storetest.NewDB(t)
@@ -129,6 +130,7 @@ func events(t *testing.T, db *store.DB, id string) []parley.Event {
 }
 
 func TestTrash(t *testing.T) {
+	needStack(t)
 	t.Parallel()
 	ctx := context.Background()
 	db := storetest.NewDB(t)

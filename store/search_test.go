@@ -13,6 +13,15 @@ import (
 	"github.com/parley-dev/parley/store/storetest"
 )
 
+// needStack skips a test that needs the local stack in the fast tier
+// (go test -short).
+func needStack(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the local stack (PostgreSQL)")
+	}
+}
+
 // sentence turns text into words of one speaker, one second each from
 // start.
 func sentence(speaker int, start float64, text string) []parley.Word {
@@ -61,6 +70,7 @@ func ids(rs []store.SearchResult) map[string]int {
 }
 
 func TestSearch(t *testing.T) {
+	needStack(t)
 	t.Parallel()
 	ctx := context.Background()
 	db := storetest.NewDB(t)
@@ -166,6 +176,7 @@ func TestSearch(t *testing.T) {
 // word said in three is found in the newest two only, whatever their rank;
 // a rarer word is still found wherever it was said.
 func TestSearchRanksAmongTheNewestMeetings(t *testing.T) {
+	needStack(t)
 	t.Parallel()
 	ctx := context.Background()
 	db := storetest.NewDB(t)
@@ -189,6 +200,7 @@ func TestSearchRanksAmongTheNewestMeetings(t *testing.T) {
 }
 
 func TestSearchIndexFollowsChanges(t *testing.T) {
+	needStack(t)
 	t.Parallel()
 	ctx := context.Background()
 	db := storetest.NewDB(t)
@@ -227,6 +239,7 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 }
 
 func TestConcurrentTracksKeepTheIndexWhole(t *testing.T) {
+	needStack(t)
 	t.Parallel()
 	ctx := context.Background()
 	db := storetest.NewDB(t)
