@@ -33,6 +33,7 @@ func TestBrowserSearchRenameTrash(t *testing.T) {
 	id := startMeeting(t, s, "Launch planning", "alice", "bob", "carol")
 	tr := s.WaitStatus(ctx, id, 4*time.Minute, parley.StatusEnded, parley.StatusError)
 	require.Equal(t, parley.StatusEnded, tr.Status, "%+v", tr.Error)
+	waitRunDone(t, s, tr)
 
 	b := browser(t)
 	// Search from the header box.

@@ -266,23 +266,26 @@ func (d *Dispatcher) resume(ctx context.Context, t *parley.Transcript, runID str
 // WorkflowTrackSteps are the TrackProcessing task names.
 var WorkflowTrackSteps = []string{"pad_track", "transcribe_track"}
 
-// RunActive reports whether a run of the transcript is in progress: its
-// status is processing and the engine does not report the run as done (a
-// run cancelled in the dashboard, or one the engine no longer knows, is
-// not active).
+// RunActive reports whether a run of the transcript is in progress: one
+// is being started (status processing, no run yet), or the engine does not
+// report its run as done — a run goes on for a moment after the status is
+// ended (the delivery steps). A run cancelled in the dashboard, or one the
+// engine does not know, is not active; when the engine cannot be asked,
+// only a processing status counts as active (an error).
 func (d *Dispatcher) RunActive(ctx context.Context, t *parley.Transcript) (bool, error) {
-	if t.Status != parley.StatusProcessing {
-		return false, nil
-	}
 	if t.WorkflowRunID == nil {
-		return true, nil // being started
+		return t.Status == parley.StatusProcessing, nil
 	}
 	st, err := d.Runner.State(ctx, *t.WorkflowRunID)
-	if parley.ErrorCode(err) == parley.EINVALID {
+	switch {
+	case parley.ErrorCode(err) == parley.EINVALID:
 		return false, nil
-	}
-	if err != nil {
+	case err != nil && t.Status == parley.StatusProcessing:
 		return false, err
+	case err != nil:
+		d.Log.WarnContext(ctx, "could not ask the engine whether the run is over; the transcript is not processing",
+			"transcript_id", t.ID, "workflow_run_id", *t.WorkflowRunID, "error", err)
+		return false, nil
 	}
 	return !st.Done, nil
 }

@@ -189,6 +189,10 @@ func (db *DB) Search(ctx context.Context, sq SearchQuery) ([]SearchResult, error
 	}
 	args := []any{text, sq.Limit}
 	filter := ""
+	// Dated: a date range without a room leaves most matches of a common
+	// word out; the candidates' buckets (a few, dates following seq) keep
+	// them from being read.
+	dated := (sq.From != nil || sq.To != nil) && sq.RoomID == ""
 	roomToken := ""
 	if sq.RoomID != "" {
 		args = append(args, sq.RoomID)
@@ -220,7 +224,13 @@ func (db *DB) Search(ctx context.Context, sq SearchQuery) ([]SearchResult, error
 		ORDER BY t.seq DESC LIMIT ` + strconv.Itoa(sq.Meetings) + `
 	),
 	within AS (
-		SELECT q.query && string_agg(DISTINCT '''#b' || (c.seq / ` + strconv.Itoa(bucketSize) + `) || '''', ' | ')::tsquery` + roomToken + ` AS query
+		-- The buckets of the candidates when the bound was reached (or a
+		-- date range leaves most matches out); else every matching
+		-- meeting is a candidate and the query alone (with the room's
+		-- token) finds their segments.
+		SELECT CASE WHEN count(*) >= ` + strconv.Itoa(sq.Meetings) + ` OR ` + strconv.FormatBool(dated) + `
+			THEN q.query && string_agg(DISTINCT '''#b' || (c.seq / ` + strconv.Itoa(bucketSize) + `) || '''', ' | ')::tsquery
+			ELSE q.query END` + roomToken + ` AS query
 		FROM cand c CROSS JOIN q GROUP BY q.query
 	),
 	matches AS MATERIALIZED (
