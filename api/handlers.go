@@ -1,12 +1,14 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -465,7 +467,35 @@ func (s *Server) getSteps(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.sortSteps(steps)
 	writeJSON(w, http.StatusOK, map[string]any{"steps": steps})
+	return nil
+}
+
+// sortSteps puts audit rows in the step table's order (a child step's rows
+// by track); steps the table does not know stay last, in time order.
+func (s *Server) sortSteps(steps []parley.StepRecord) {
+	rank := func(r parley.StepRecord) int {
+		if i, ok := s.stepRank[r.Name]; ok {
+			return i
+		}
+		return len(s.stepRank)
+	}
+	track := func(r parley.StepRecord) int {
+		if r.TrackIndex == nil {
+			return -1
+		}
+		return *r.TrackIndex
+	}
+	slices.SortStableFunc(steps, func(a, b parley.StepRecord) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(track(a), track(b)))
+	})
+}
+
+// getPipeline serves the step table: every step's name, label, parents,
+// phase, policy and events, as the page draws them.
+func (s *Server) getPipeline(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"workflow": pipeline.WorkflowPipeline, "steps": s.pipeline})
 	return nil
 }
 

@@ -109,6 +109,8 @@ type Server struct {
 	now        func() time.Time
 	mux        *http.ServeMux
 	uploads    chan struct{} // one token per upload in progress
+	pipeline   []pipeline.StepInfo
+	stepRank   map[string]int // a step's row in pipeline: the audit's order
 }
 
 // Deps are the server's collaborators.
@@ -122,6 +124,9 @@ type Deps struct {
 	Hub        *Hub
 	Log        *slog.Logger
 	Now        func() time.Time
+	// Pipeline is the step table GET /v1/pipeline serves (the worker's
+	// policies applied). Defaults to pipeline.DefaultPolicies().Table().
+	Pipeline []pipeline.StepInfo
 }
 
 // New builds the server. Start d.Hub (Hub.Run) separately.
@@ -138,9 +143,15 @@ func New(cfg Config, d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Pipeline == nil {
+		d.Pipeline = pipeline.DefaultPolicies().Table()
+	}
 	s := &Server{cfg: cfg, db: d.DB, storage: d.Storage, dispatcher: d.Dispatcher, hatchet: d.Hatchet,
 		prober: d.Prober, webvtt: d.WebVTT, hub: d.Hub, log: d.Log, now: d.Now, mux: http.NewServeMux(),
-		uploads: make(chan struct{}, cfg.MaxConcurrentUploads)}
+		uploads: make(chan struct{}, cfg.MaxConcurrentUploads), pipeline: d.Pipeline, stepRank: map[string]int{}}
+	for i, st := range d.Pipeline {
+		s.stepRank[st.Name] = i
+	}
 	s.routes()
 	return s
 }
@@ -165,6 +176,7 @@ func (s *Server) routes() {
 	v1("POST /v1/transcripts/{id}/process", s.processTranscript)
 	v1("GET /v1/transcripts/{id}/topics", s.getTopics)
 	v1("GET /v1/transcripts/{id}/steps", s.getSteps)
+	v1("GET /v1/pipeline", s.getPipeline)
 	v1("GET /v1/transcripts/{id}/audio/mp3", s.getAudio)
 	v1("GET /v1/transcripts/{id}/audio/waveform", s.getWaveform)
 	v1("GET /v1/transcripts/{id}/webvtt", s.getWebVTT)

@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path"
 	"regexp"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-dev/parley/api"
+	"github.com/parley-dev/parley/pipeline"
 )
 
 // get fetches path from h and returns the status, Content-Type and body.
@@ -64,4 +68,37 @@ func TestWebModulesResolve(t *testing.T) {
 		"/static/transcript/progress.js", "/static/transcript/player.js", "/static/transcript/waveform.js", "/static/transcript/audit.js"} {
 		require.True(t, seen[want], "%s is reached from app.js (reached: %v)", want, seen)
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite api/webtest/pipeline.json from the step table")
+
+// TestPipelineRoute serves GET /v1/pipeline from the step table and keeps
+// api/webtest/pipeline.json, the table the page's unit tests use, equal to
+// it (go test ./api -run TestPipelineRoute -update rewrites the file).
+func TestPipelineRoute(t *testing.T) {
+	t.Parallel()
+	srv := api.New(api.Config{}, api.Deps{})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/v1/pipeline", nil)
+	req.Host = "127.0.0.1"
+	srv.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var got struct {
+		Workflow string              `json:"workflow"`
+		Steps    []pipeline.StepInfo `json:"steps"`
+	}
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	require.Equal(t, pipeline.WorkflowPipeline, got.Workflow)
+	require.Equal(t, pipeline.DefaultPolicies().Table(), got.Steps)
+
+	fixture, err := json.MarshalIndent(got, "", "  ")
+	require.NoError(t, err)
+	fixture = append(fixture, '\n')
+	const file = "webtest/pipeline.json"
+	if *update {
+		require.NoError(t, os.WriteFile(file, fixture, 0o644))
+	}
+	want, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(fixture), "%s is stale: go test ./api -run TestPipelineRoute -update", file)
 }

@@ -155,11 +155,13 @@ func Task[I, O any](w *Workflow, name string, p Policy, fn func(ctx context.Cont
 
 // OnFailure declares the task Hatchet runs once when the workflow run has
 // failed for good (after retries). failures maps task names to their error
-// text.
+// text. p only numbers the attempts: the SDK's Workflow.OnFailure takes no
+// task options, so the engine runs the task with its default timeout and
+// retries.
 func OnFailure[I any](w *Workflow, p Policy, fn func(ctx context.Context, in I, failures map[string]string) error) {
 	w.wf.OnFailure(func(hctx sdk.Context, in I) (struct{}, error) {
 		failures := hctx.StepRunErrors()
-		_, err := run(hctx, w, "on_failure", p, in, func(ctx context.Context, in I) (struct{}, error) {
+		_, err := run(hctx, w, OnFailureTask, p, in, func(ctx context.Context, in I) (struct{}, error) {
 			return struct{}{}, fn(ctx, in, failures)
 		})
 		return struct{}{}, err

@@ -57,7 +57,7 @@ type schema struct {
 
 // call is one structured request.
 type call struct {
-	step        string // for messages: which step asked
+	request     string // for messages: what is asked ("title"), without the pipeline's step names
 	schema      schema
 	system      string
 	user        string
@@ -73,15 +73,15 @@ const charsPerToken = 4
 // structured asks for JSON matching c.schema, decodes it into out and
 // validates it: the schema's required top-level fields, the types, then
 // validate (may be nil). An invalid answer is re-asked with the errors, at
-// most ParseMaxRetries times; then a parley.EINVALID error naming the step
+// most ParseMaxRetries times; then a parley.EINVALID error naming the request
 // and what was wrong. A result is cached by endpoint, model, messages,
 // parameters and schema.
 func (l *LLM) structured(ctx context.Context, c call, out any, validate func() error) error {
 	meter := parley.UsageFromContext(ctx)
 	system := c.systemPrompt(!l.cfg.JSONSchema)
 	if tokens := (len(system) + len(c.user)) / charsPerToken; tokens > l.cfg.ContextWindow {
-		return parley.Errorf(parley.EINVALID, "%s: the prompt (about %d tokens) does not fit the context window "+
-			"(LLM_CONTEXT_WINDOW=%d)", c.step, tokens, l.cfg.ContextWindow)
+		return parley.Errorf(parley.EINVALID, "%s request: the prompt (about %d tokens) does not fit the context window "+
+			"(LLM_CONTEXT_WINDOW=%d)", c.request, tokens, l.cfg.ContextWindow)
 	}
 	key := cacheKey("llm", l.cfg.LLMURL, l.cfg.LLMModel, c.schema.name, c.schema.schema, system, c.user, c.temperature,
 		l.cfg.JSONSchema)
@@ -111,7 +111,7 @@ func (l *LLM) structured(ctx context.Context, c call, out any, validate func() e
 			}
 			return nil
 		}
-		l.log.WarnContext(ctx, "answer invalid; asking again", "step", c.step, "schema", c.schema.name,
+		l.log.WarnContext(ctx, "answer invalid; asking again", "request", c.request, "schema", c.schema.name,
 			"attempt", attempt+1, "error", lastErr)
 		bad := content
 		if len(bad) > maxBadAnswer {
@@ -119,8 +119,8 @@ func (l *LLM) structured(ctx context.Context, c call, out any, validate func() e
 		}
 		msgs = append(msgs, openai.AssistantMessage(bad), openai.UserMessage(fmt.Sprintf(reaskFormat, lastErr, c.schema.name)))
 	}
-	return parley.Errorf(parley.EINVALID, "%s: the model's answer was not valid %q JSON after %d attempts: %v",
-		c.step, c.schema.name, l.cfg.ParseMaxRetries+1, lastErr)
+	return parley.Errorf(parley.EINVALID, "%s request: the model's answer was not valid %q JSON after %d attempts: %v",
+		c.request, c.schema.name, l.cfg.ParseMaxRetries+1, lastErr)
 }
 
 // systemPrompt is the call's system prompt, with the schema spelled out
@@ -270,10 +270,10 @@ func (l *LLM) complete(ctx context.Context, c call, msgs []openai.ChatCompletion
 	if err != nil {
 		return "", classifyCall(llmProvider, err, failure) // the caller names the step
 	}
-	l.log.DebugContext(ctx, "chat completion", "step", c.step, "schema", c.schema.name, "prompt_tokens", u.LLMPromptTokens,
+	l.log.DebugContext(ctx, "chat completion", "request", c.request, "schema", c.schema.name, "prompt_tokens", u.LLMPromptTokens,
 		"completion_tokens", u.LLMCompletionTokens, "ms", u.ProviderMS)
 	if len(res.Choices) == 0 {
-		return "", parley.Errorf(parley.ETRANSIENT, "%s: the %s returned no answer", c.step, llmProvider)
+		return "", parley.Errorf(parley.ETRANSIENT, "%s request: the %s returned no answer", c.request, llmProvider)
 	}
 	return res.Choices[0].Message.Content, nil
 }

@@ -720,7 +720,7 @@ func TestLLMReask(t *testing.T) {
 		{"OKMissingFieldsOnce", sim.Fault{InvalidOnce: true}, 2, "", nil},
 		{"OKOtherSchemaFaulted", sim.Fault{Malformed: true, Schema: "recap"}, 1, "", nil},
 		{"ErrAlwaysMalformed", sim.Fault{Malformed: true}, 3, parley.EINVALID,
-			[]string{"generate_title", `"title"`, "after 3 attempts", "not valid JSON"}},
+			[]string{"title request", `"title"`, "after 3 attempts", "not valid JSON"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

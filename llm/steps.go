@@ -26,7 +26,7 @@ func (l *LLM) Topic(ctx context.Context, text string, ps []parley.Participant) (
 		Title   string `json:"title"`
 		Summary string `json:"summary"`
 	}
-	err = l.structured(ctx, call{step: "detect_topics", schema: schemaTopic, system: systemTopic,
+	err = l.structured(ctx, call{request: "topic", schema: schemaTopic, system: systemTopic,
 		user: promptTopic(text, ps), temperature: 0.9}, &out, func() error {
 		if strings.TrimSpace(out.Title) == "" || strings.TrimSpace(out.Summary) == "" {
 			return errors.New(`"title" and "summary" must not be empty`)
@@ -41,7 +41,7 @@ func (l *LLM) Title(ctx context.Context, topicTitles []string) (string, error) {
 	var out struct {
 		Title string `json:"title"`
 	}
-	err := l.structured(ctx, call{step: "generate_title", schema: schemaTitle, system: systemTitle,
+	err := l.structured(ctx, call{request: "title", schema: schemaTitle, system: systemTitle,
 		user: promptTitle(topicTitles), temperature: 0.5}, &out, func() error {
 		if strings.TrimSpace(out.Title) == "" {
 			return errors.New(`"title" must not be empty`)
@@ -99,7 +99,7 @@ func (l *LLM) Subjects(ctx context.Context, text string, ps []parley.Participant
 		var out struct {
 			Subjects []string `json:"subjects"`
 		}
-		err := l.structured(ctx, call{step: "extract_subjects", schema: schemaSubjects, system: systemSubjects,
+		err := l.structured(ctx, call{request: "subjects", schema: schemaSubjects, system: systemSubjects,
 			user: promptTranscript(part, ps), temperature: 0.4}, &out, nil)
 		if err != nil {
 			return nil, err
@@ -113,7 +113,7 @@ func (l *LLM) Subjects(ctx context.Context, text string, ps []parley.Participant
 	var out struct {
 		Subjects []string `json:"subjects"`
 	}
-	err := l.structured(ctx, call{step: "extract_subjects", schema: schemaSubjects, system: systemSubjectsMerge,
+	err := l.structured(ctx, call{request: "subjects", schema: schemaSubjects, system: systemSubjectsMerge,
 		user: promptSubjectsMerge(candidates), temperature: 0.4}, &out, func() error {
 		if len(distinctSubjects(out.Subjects)) == 0 {
 			return errors.New(`"subjects" must not be empty`)
@@ -166,7 +166,7 @@ func (l *LLM) SubjectSummary(ctx context.Context, subject, text string, ps []par
 			var out struct {
 				Detailed string `json:"detailed_summary"`
 			}
-			err := l.structured(ctx, call{step: "process_subjects", schema: schemaDetail, system: systemSubjectDetail,
+			err := l.structured(ctx, call{request: "subject summary", schema: schemaDetail, system: systemSubjectDetail,
 				user: promptSubject(subject, part, ps), temperature: 0.4}, &out, nonEmpty(&out.Detailed))
 			details[i] = out.Detailed
 			return err
@@ -175,14 +175,14 @@ func (l *LLM) SubjectSummary(ctx context.Context, subject, text string, ps []par
 	if err := g.Wait(); err != nil {
 		return "", "", err
 	}
-	detailed, err := l.combine(ctx, "process_subjects", "analyses", details)
+	detailed, err := l.combine(ctx, "subject summary", "analyses", details)
 	if err != nil {
 		return "", "", err
 	}
 	var out struct {
 		Paragraph string `json:"paragraph_summary"`
 	}
-	err = l.structured(ctx, call{step: "process_subjects", schema: schemaParagraph, system: systemSubjectParagraph,
+	err = l.structured(ctx, call{request: "subject summary", schema: schemaParagraph, system: systemSubjectParagraph,
 		user: promptParagraph(subject, detailed, ps), temperature: 0.4}, &out, nonEmpty(&out.Paragraph))
 	return strings.TrimSpace(detailed), strings.TrimSpace(out.Paragraph), err
 }
@@ -192,7 +192,7 @@ func (l *LLM) Recap(ctx context.Context, subjects []parley.Subject, ps []parley.
 	var out struct {
 		Recap string `json:"recap"`
 	}
-	err := l.structured(ctx, call{step: "generate_recap", schema: schemaRecap, system: systemRecap,
+	err := l.structured(ctx, call{request: "recap", schema: schemaRecap, system: systemRecap,
 		user: promptRecap(subjects, ps), temperature: 0.4}, &out, nonEmpty(&out.Recap))
 	return strings.TrimSpace(out.Recap), err
 }
@@ -203,7 +203,7 @@ func (l *LLM) ActionItems(ctx context.Context, text string, ps []parley.Particip
 	items := parley.ActionItems{Decisions: []parley.Decision{}, NextSteps: []parley.NextStep{}}
 	for _, part := range l.split(text) {
 		var out parley.ActionItems
-		err := l.structured(ctx, call{step: "identify_action_items", schema: schemaActions, system: systemActionItems,
+		err := l.structured(ctx, call{request: "action items", schema: schemaActions, system: systemActionItems,
 			user: promptTranscript(part, ps), temperature: 0.4}, &out, func() error {
 			for _, d := range out.Decisions {
 				if strings.TrimSpace(d.Decision) == "" {
@@ -276,7 +276,7 @@ func nonEmpty(s *string) func() error {
 // one). Parts too many for one prompt are combined in groups, and the
 // groups' results again, until one text is left (like the reference's
 // tree summarising).
-func (l *LLM) combine(ctx context.Context, step, kind string, parts []string) (string, error) {
+func (l *LLM) combine(ctx context.Context, request, kind string, parts []string) (string, error) {
 	budget := l.cfg.ContextWindow * charsPerToken / 2
 	for len(parts) > 1 {
 		// Groups of at least two parts (so the list shrinks every round),
@@ -300,7 +300,7 @@ func (l *LLM) combine(ctx context.Context, step, kind string, parts []string) (s
 			var out struct {
 				Summary string `json:"summary"`
 			}
-			err := l.structured(ctx, call{step: step, schema: schemaCombine, system: systemCombine,
+			err := l.structured(ctx, call{request: request, schema: schemaCombine, system: systemCombine,
 				user: promptCombine(kind, g), temperature: 0.4}, &out, nonEmpty(&out.Summary))
 			if err != nil {
 				return "", err

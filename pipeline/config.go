@@ -10,28 +10,6 @@ import (
 	"github.com/parley-dev/parley/hatchet"
 )
 
-// Step names, as the Hatchet dashboard shows them (contract section 7).
-const (
-	StepGetRecording        = "get_recording"
-	StepGetParticipants     = "get_participants"
-	StepProcessTracks       = "process_tracks"
-	StepPadTrack            = "pad_track"
-	StepTranscribeTrack     = "transcribe_track"
-	StepMixdownTracks       = "mixdown_tracks"
-	StepGenerateWaveform    = "generate_waveform"
-	StepDetectTopics        = "detect_topics"
-	StepGenerateTitle       = "generate_title"
-	StepExtractSubjects     = "extract_subjects"
-	StepProcessSubjects     = "process_subjects"
-	StepGenerateRecap       = "generate_recap"
-	StepIdentifyActionItems = "identify_action_items"
-	StepFinalize            = "finalize"
-	StepCleanupConsent      = "cleanup_consent"
-	StepPostZulip           = "post_zulip"
-	StepSendWebhook         = "send_webhook"
-	StepOnFailure           = "on_failure"
-)
-
 // Workflow names.
 const (
 	WorkflowPipeline = "DiarizationPipeline"
@@ -40,29 +18,20 @@ const (
 	WorkflowDailyPolling = "DailyPolling"
 )
 
-// DefaultPolicies is every task's timeout, retries and backoff. Each can be
-// overridden with PARLEY_STEP_<NAME>_{TIMEOUT,RETRIES,BACKOFF,BACKOFF_MAX}
-// (e.g. PARLEY_STEP_TRANSCRIBE_TRACK_TIMEOUT=20m). process_tracks has no
-// entry: its timeout is derived from its children's so that it never times
-// out before they can.
-var DefaultPolicies = map[string]hatchet.Policy{
-	StepGetRecording:        {Timeout: time.Minute, Retries: 3, BackoffFactor: 2, BackoffMax: 30 * time.Second},
-	StepGetParticipants:     {Timeout: time.Minute, Retries: 3, BackoffFactor: 2, BackoffMax: 30 * time.Second},
-	StepPadTrack:            {Timeout: 15 * time.Minute, Retries: 3, BackoffFactor: 2, BackoffMax: 30 * time.Second},
-	StepTranscribeTrack:     {Timeout: 20 * time.Minute, Retries: 3, BackoffFactor: 3, BackoffMax: 60 * time.Second},
-	StepMixdownTracks:       {Timeout: 30 * time.Minute, Retries: 2, BackoffFactor: 2, BackoffMax: 30 * time.Second},
-	StepGenerateWaveform:    {Timeout: 5 * time.Minute, Retries: 3, BackoffFactor: 2, BackoffMax: 30 * time.Second},
-	StepDetectTopics:        {Timeout: 15 * time.Minute, Retries: 3, BackoffFactor: 3, BackoffMax: 60 * time.Second},
-	StepGenerateTitle:       {Timeout: 5 * time.Minute, Retries: 3, BackoffFactor: 3, BackoffMax: 60 * time.Second},
-	StepExtractSubjects:     {Timeout: 5 * time.Minute, Retries: 3, BackoffFactor: 3, BackoffMax: 60 * time.Second},
-	StepProcessSubjects:     {Timeout: 15 * time.Minute, Retries: 3, BackoffFactor: 3, BackoffMax: 60 * time.Second},
-	StepGenerateRecap:       {Timeout: 5 * time.Minute, Retries: 3, BackoffFactor: 3, BackoffMax: 60 * time.Second},
-	StepIdentifyActionItems: {Timeout: 5 * time.Minute, Retries: 3, BackoffFactor: 3, BackoffMax: 60 * time.Second},
-	StepFinalize:            {Timeout: time.Minute, Retries: 3, BackoffFactor: 2, BackoffMax: 30 * time.Second},
-	StepCleanupConsent:      {Timeout: 2 * time.Minute, Retries: 5, BackoffFactor: 2, BackoffMax: 60 * time.Second},
-	StepPostZulip:           {Timeout: time.Minute, Retries: 5, BackoffFactor: 2, BackoffMax: 60 * time.Second},
-	StepSendWebhook:         {Timeout: time.Minute, Retries: 6, BackoffFactor: 3, BackoffMax: 5 * time.Minute},
-	StepOnFailure:           {Timeout: 2 * time.Minute, Retries: 3, BackoffFactor: 2, BackoffMax: 30 * time.Second},
+// DefaultPolicies is every task's timeout, retries and backoff, from
+// StepTable. Each can be overridden with
+// PARLEY_STEP_<NAME>_{TIMEOUT,RETRIES,BACKOFF,BACKOFF_MAX} (e.g.
+// PARLEY_STEP_TRANSCRIBE_TRACK_TIMEOUT=20m). A step that runs a child
+// workflow (process_tracks) has no entry: its timeout is derived from its
+// children's so that it never times out before they can (Policies.Of).
+func DefaultPolicies() Policies {
+	p := Policies{}
+	for _, spec := range StepTable {
+		if spec.Children == "" {
+			p[spec.Name] = spec.Policy
+		}
+	}
+	return p
 }
 
 // Policies holds the effective policy of every step.
@@ -72,10 +41,7 @@ type Policies map[string]hatchet.Policy
 // Unknown step names in PARLEY_STEP_* variables are errors, so that a typo
 // does not silently leave a default in place.
 func LoadPolicies(environ []string) (Policies, error) {
-	p := Policies{}
-	for k, v := range DefaultPolicies {
-		p[k] = v
-	}
+	p := DefaultPolicies()
 	var errs []string
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
@@ -93,7 +59,7 @@ func LoadPolicies(environ []string) (Policies, error) {
 		pol, known := p[step]
 		if field == "" || !known {
 			errs = append(errs, fmt.Sprintf("%s: unknown step or setting (steps: %s; settings: TIMEOUT, RETRIES, BACKOFF, BACKOFF_MAX)",
-				k, strings.Join(stepNames(), ", ")))
+				k, strings.Join(p.names(), ", ")))
 			continue
 		}
 		switch field {
@@ -132,18 +98,107 @@ func LoadPolicies(environ []string) (Policies, error) {
 	return p, nil
 }
 
-func stepNames() []string {
-	names := make([]string, 0, len(DefaultPolicies))
-	for k := range DefaultPolicies {
+// names are the configurable steps, as PARLEY_STEP_* spells them.
+func (p Policies) names() []string {
+	names := make([]string, 0, len(p))
+	for k := range p {
 		names = append(names, strings.ToUpper(k))
 	}
 	sort.Strings(names)
 	return names
 }
 
-// ProcessTracks is the policy of process_tracks: long enough for both
-// child steps with all their retries and backoff, plus queueing slack.
-func (p Policies) ProcessTracks() hatchet.Policy {
-	child := p[StepPadTrack].Total() + p[StepTranscribeTrack].Total()
+// Of is the policy of a step. A step that runs a child workflow gets one
+// long enough for the child's steps with all their retries and backoff,
+// plus queueing slack.
+func (p Policies) Of(name string) hatchet.Policy {
+	spec, ok := specOf(name)
+	if !ok || spec.Children == "" {
+		return p[name]
+	}
+	var child time.Duration
+	for _, c := range StepTable {
+		if c.Workflow == spec.Children {
+			child += p[c.Name].Total()
+		}
+	}
 	return hatchet.Policy{Timeout: child + 15*time.Minute, Retries: 3, BackoffFactor: 2, BackoffMax: 30 * time.Second}
+}
+
+// specOf returns the step called name.
+func specOf(name string) (StepSpec, bool) {
+	for _, s := range StepTable {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return StepSpec{}, false
+}
+
+// stepsOf lists the steps of a workflow, in table order.
+func stepsOf(workflow string) []string {
+	var names []string
+	for _, s := range StepTable {
+		if s.Workflow == workflow && s.Phase != PhaseFailure {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+// lastStepOf is a workflow's last step: the one whose output is the
+// workflow's result.
+func lastStepOf(workflow string) string {
+	names := stepsOf(workflow)
+	if len(names) == 0 {
+		return ""
+	}
+	return names[len(names)-1]
+}
+
+// StepInfo is a step as clients see it (GET /v1/pipeline): StepTable's row
+// with its effective policy.
+type StepInfo struct {
+	Name      string     `json:"name"`
+	Label     string     `json:"label"`
+	Detail    string     `json:"detail"`
+	Workflow  string     `json:"workflow"`
+	Parents   []string   `json:"parents"`
+	Phase     Phase      `json:"phase"`
+	Ends      bool       `json:"ends"`
+	Children  string     `json:"children,omitempty"`
+	Artifacts []string   `json:"artifacts"`
+	Events    []string   `json:"events"`
+	Policy    PolicyInfo `json:"policy"`
+}
+
+// PolicyInfo is a policy in seconds, for clients.
+type PolicyInfo struct {
+	TimeoutSeconds    float64 `json:"timeout_seconds"`
+	Retries           int     `json:"retries"`
+	BackoffFactor     float64 `json:"backoff_factor"`
+	BackoffMaxSeconds float64 `json:"backoff_max_seconds"`
+	// TotalSeconds is the longest the step can take over all its attempts.
+	TotalSeconds float64 `json:"total_seconds"`
+}
+
+// Table is StepTable for clients, with the policies p.
+func (p Policies) Table() []StepInfo {
+	out := make([]StepInfo, 0, len(StepTable))
+	for _, s := range StepTable {
+		pol := p.Of(s.Name)
+		out = append(out, StepInfo{Name: s.Name, Label: s.Label, Detail: s.Detail, Workflow: s.Workflow,
+			Parents: nonNil(s.Parents), Phase: s.Phase, Ends: s.Ends, Children: s.Children,
+			Artifacts: nonNil(s.Artifacts), Events: nonNil(s.Emits),
+			Policy: PolicyInfo{TimeoutSeconds: pol.Timeout.Seconds(), Retries: pol.Retries, BackoffFactor: pol.BackoffFactor,
+				BackoffMaxSeconds: pol.BackoffMax.Seconds(), TotalSeconds: pol.Total().Seconds()}})
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -7,11 +7,135 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/hatchet"
 	"github.com/parley-dev/parley/tracks"
 )
+
+// Phase says where a step stands in a run.
+type Phase string
+
+const (
+	// PhaseRun steps make the transcript; the run's progress counts them.
+	PhaseRun Phase = "run"
+	// PhaseChild steps run in a child workflow, once per child run (per
+	// track); they count as a share of their parent step until it ends.
+	PhaseChild Phase = "child"
+	// PhaseAfter steps run once the transcript is complete: a failure there
+	// leaves it complete (the error is recorded, the status stays ended).
+	PhaseAfter Phase = "after"
+	// PhaseFailure is the task that records a run's failure.
+	PhaseFailure Phase = "failure"
+)
+
+// StepSpec is one step of the pipeline.
+type StepSpec struct {
+	// Name is the Hatchet task name (contract section 7).
+	Name string
+	// Label is what the page calls the step ("Detect topics").
+	Label string
+	// Detail is what PIPELINE_PROGRESS says while it runs ("Detecting
+	// topics"); child steps add "track 2 of 3".
+	Detail string
+	// Workflow is the workflow the task belongs to.
+	Workflow string
+	// Parents are the steps of the same workflow it waits for.
+	Parents []string
+	// Policy is the default timeout, retries and backoff, overridden by
+	// PARLEY_STEP_<NAME>_*; a step that runs a child workflow has none: its
+	// policy is derived from its children's (Policies.Of).
+	Policy hatchet.Policy
+	// Emits are the events it stores (besides PIPELINE_PROGRESS, which
+	// every step emits).
+	Emits []string
+	Phase Phase
+	// Ends marks the step after which the transcript is complete (status
+	// ended).
+	Ends bool
+	// Children is the child workflow the step runs (one run per track).
+	Children string
+	// Artifacts are what a client can fetch once the step completed:
+	// "audio" (the MP3), "waveform".
+	Artifacts []string
+	// declare registers the task; nil for the on-failure task.
+	declare declareFunc
+}
+
+// StepTable is every step of the pipeline, in the order the page lists
+// them (child steps after their parent). It is the one place a step is
+// declared: Define registers the tasks from it, and it gives the policies
+// (LoadPolicies), the progress events (detail, step_index, percent), the
+// event dictionary (pipeline/doc.go), the audit's order and the page's step
+// list (GET /v1/pipeline). Adding a step is adding a row here (and its
+// method).
+var StepTable = []StepSpec{
+	{Name: "get_recording", Label: "Fetch recording", Detail: "Fetching the recording", Workflow: WorkflowPipeline,
+		Policy: pol(time.Minute, 3, 2, 30*time.Second), Emits: []string{parley.EventStatus}, Phase: PhaseRun,
+		declare: task((*Steps).GetRecording)},
+	{Name: "get_participants", Label: "Identify participants", Detail: "Identifying the participants", Workflow: WorkflowPipeline,
+		Parents: []string{"get_recording"}, Policy: pol(time.Minute, 3, 2, 30*time.Second),
+		Emits: []string{parley.EventDuration}, Phase: PhaseRun, declare: task((*Steps).GetParticipants)},
+	{Name: "process_tracks", Label: "Prepare and transcribe tracks", Detail: "Transcribing the tracks", Workflow: WorkflowPipeline,
+		Parents: []string{"get_participants"}, Phase: PhaseRun, Children: WorkflowTrack,
+		declare: task((*Steps).ProcessTracks)},
+	{Name: "pad_track", Label: "Prepare track", Detail: "Preparing", Workflow: WorkflowTrack,
+		Policy: pol(15*time.Minute, 3, 2, 30*time.Second), Phase: PhaseChild, declare: trackTask((*tracks.Steps).PadTrack)},
+	{Name: "transcribe_track", Label: "Transcribe track", Detail: "Transcribing", Workflow: WorkflowTrack,
+		Parents: []string{"pad_track"}, Policy: pol(20*time.Minute, 3, 3, 60*time.Second), Phase: PhaseChild,
+		declare: trackTask((*tracks.Steps).TranscribeTrack)},
+	{Name: "mixdown_tracks", Label: "Mix down audio", Detail: "Mixing the tracks into one MP3", Workflow: WorkflowPipeline,
+		Parents: []string{"process_tracks"}, Policy: pol(30*time.Minute, 2, 2, 30*time.Second),
+		Emits: []string{parley.EventDuration}, Phase: PhaseRun, Artifacts: []string{"audio"},
+		declare: task((*Steps).MixdownTracks)},
+	{Name: "generate_waveform", Label: "Draw waveform", Detail: "Drawing the waveform", Workflow: WorkflowPipeline,
+		Parents: []string{"mixdown_tracks"}, Policy: pol(5*time.Minute, 3, 2, 30*time.Second),
+		Emits: []string{parley.EventWaveform}, Phase: PhaseRun, Artifacts: []string{"waveform"},
+		declare: task((*Steps).GenerateWaveform)},
+	{Name: "detect_topics", Label: "Detect topics", Detail: "Detecting topics", Workflow: WorkflowPipeline,
+		Parents: []string{"process_tracks"}, Policy: pol(15*time.Minute, 3, 3, 60*time.Second),
+		Emits: []string{parley.EventTopic}, Phase: PhaseRun, declare: task((*Steps).DetectTopics)},
+	{Name: "generate_title", Label: "Write title", Detail: "Writing the title", Workflow: WorkflowPipeline,
+		Parents: []string{"detect_topics"}, Policy: pol(5*time.Minute, 3, 3, 60*time.Second),
+		Emits: []string{parley.EventFinalTitle}, Phase: PhaseRun, declare: task((*Steps).GenerateTitle)},
+	{Name: "extract_subjects", Label: "Find subjects", Detail: "Finding the main subjects", Workflow: WorkflowPipeline,
+		Parents: []string{"detect_topics"}, Policy: pol(5*time.Minute, 3, 3, 60*time.Second), Phase: PhaseRun,
+		declare: task((*Steps).ExtractSubjects)},
+	{Name: "process_subjects", Label: "Summarize subjects", Detail: "Summarizing each subject", Workflow: WorkflowPipeline,
+		Parents: []string{"extract_subjects"}, Policy: pol(15*time.Minute, 3, 3, 60*time.Second), Phase: PhaseRun,
+		declare: task((*Steps).ProcessSubjects)},
+	{Name: "generate_recap", Label: "Write summary", Detail: "Writing the summary", Workflow: WorkflowPipeline,
+		Parents: []string{"process_subjects"}, Policy: pol(5*time.Minute, 3, 3, 60*time.Second),
+		Emits: []string{parley.EventFinalShortSummary, parley.EventFinalLongSummary}, Phase: PhaseRun,
+		declare: task((*Steps).GenerateRecap)},
+	{Name: "identify_action_items", Label: "List action items", Detail: "Listing decisions and action items", Workflow: WorkflowPipeline,
+		Parents: []string{"extract_subjects"}, Policy: pol(5*time.Minute, 3, 3, 60*time.Second),
+		Emits: []string{parley.EventActionItems}, Phase: PhaseRun, declare: task((*Steps).IdentifyActionItems)},
+	// finalize also waits for the mixdown's waveform (so deleting the
+	// padded files never races the mixdown, and consent cleanup cannot miss
+	// the MP3).
+	{Name: "finalize", Label: "Finalize transcript", Detail: "Finalizing the transcript", Workflow: WorkflowPipeline,
+		Parents: []string{"process_tracks", "generate_waveform", "generate_title", "generate_recap", "identify_action_items"},
+		Policy:  pol(time.Minute, 3, 2, 30*time.Second),
+		Emits:   []string{parley.EventTranscript, parley.EventStatus}, Phase: PhaseRun, Ends: true,
+		declare: task((*Steps).Finalize)},
+	{Name: "cleanup_consent", Label: "Apply consent", Detail: "Applying consent", Workflow: WorkflowPipeline,
+		Parents: []string{"finalize"}, Policy: pol(2*time.Minute, 5, 2, 60*time.Second), Phase: PhaseAfter,
+		declare: task((*Steps).CleanupConsent)},
+	{Name: "post_zulip", Label: "Post to Zulip", Detail: "Posting to Zulip", Workflow: WorkflowPipeline,
+		Parents: []string{"cleanup_consent"}, Policy: pol(time.Minute, 5, 2, 60*time.Second), Phase: PhaseAfter,
+		declare: task((*Steps).PostZulip)},
+	{Name: "send_webhook", Label: "Send webhook", Detail: "Sending the webhook", Workflow: WorkflowPipeline,
+		Parents: []string{"cleanup_consent"}, Policy: pol(time.Minute, 6, 3, 5*time.Minute), Phase: PhaseAfter,
+		declare: task((*Steps).SendWebhook)},
+	{Name: hatchet.OnFailureTask, Label: "Record failure", Detail: "Recording the failure", Workflow: WorkflowPipeline,
+		Policy: pol(2*time.Minute, 3, 2, 30*time.Second), Emits: []string{parley.EventStatus}, Phase: PhaseFailure},
+}
+
+func pol(timeout time.Duration, retries int, backoff float64, backoffMax time.Duration) hatchet.Policy {
+	return hatchet.Policy{Timeout: timeout, Retries: retries, BackoffFactor: backoff, BackoffMax: backoffMax}
+}
 
 // Workflows are the declared workflows, ready for a worker.
 type Workflows struct {
@@ -22,8 +146,31 @@ type Workflows struct {
 // All returns every workflow, for hatchet.Client.NewWorker.
 func (w Workflows) All() []*hatchet.Workflow { return []*hatchet.Workflow{w.Pipeline, w.Track} }
 
-// Define declares DiarizationPipeline and its TrackProcessing child. The
-// whole DAG is here:
+// declareFunc registers one step as a task of wf.
+type declareFunc func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef
+
+// stepDeps are the step structs whose methods the tasks run.
+type stepDeps struct {
+	s  *Steps
+	ts *tracks.Steps
+}
+
+// task declares a DiarizationPipeline step, a method of Steps.
+func task[O any](fn func(*Steps, context.Context, Input) (O, error)) declareFunc {
+	return func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef {
+		return hatchet.Task(wf, name, p, func(ctx context.Context, in Input) (O, error) { return fn(d.s, ctx, in) }, parents...)
+	}
+}
+
+// trackTask declares a TrackProcessing step, a method of tracks.Steps.
+func trackTask[O any](fn func(*tracks.Steps, context.Context, tracks.Input) (O, error)) declareFunc {
+	return func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef {
+		return hatchet.Task(wf, name, p, func(ctx context.Context, in tracks.Input) (O, error) { return fn(d.ts, ctx, in) }, parents...)
+	}
+}
+
+// Define declares DiarizationPipeline and its TrackProcessing child from
+// StepTable. The DAG it declares:
 //
 //	get_recording -> get_participants -> process_tracks  [TrackProcessing x N: pad_track -> transcribe_track]
 //	process_tracks -> mixdown_tracks -> generate_waveform
@@ -35,48 +182,48 @@ func (w Workflows) All() []*hatchet.Workflow { return []*hatchet.Workflow{w.Pipe
 //	            cleanup_consent -> send_webhook
 //	on failure (after retries): on_failure
 //
-// Unlike the reference, finalize also waits for the mixdown (so deleting
-// the padded files never races it and consent cleanup cannot miss the MP3)
-// and process_tracks' timeout covers its children's.
+// (TestDefineDeclaresTheStepTable checks this picture against the table.)
+// Unlike the reference, finalize also waits for the mixdown and
+// process_tracks' timeout covers its children's.
 //
 // At most maxRuns pipelines run at once (the rest queue, round robin), so
 // that parents waiting for their children never hold every worker slot.
 func Define(c *hatchet.Client, s *Steps, ts *tracks.Steps, p Policies, maxRuns int) Workflows {
 	obs := newObserver(s)
-	track := tracks.Define(c, ts, obs, p[StepPadTrack], p[StepTranscribeTrack])
-	if s.Tracks == nil {
-		s.Tracks = trackRunner{wf: track}
+	wfs := Workflows{
+		Pipeline: c.NewWorkflow(WorkflowPipeline,
+			"Multitrack recording -> speaker-attributed transcript, topics, title, summaries, action items.", obs,
+			hatchet.WithMaxRuns(maxRuns)...),
+		Track: c.NewWorkflow(WorkflowTrack, "One participant's track: put it on meeting time, then transcribe it.", obs),
 	}
-
-	wf := c.NewWorkflow(WorkflowPipeline,
-		"Multitrack recording -> speaker-attributed transcript, topics, title, summaries, action items.", obs,
-		hatchet.WithMaxRuns(maxRuns)...)
-	getRecording := hatchet.Task(wf, StepGetRecording, p[StepGetRecording], s.GetRecording)
-	getParticipants := hatchet.Task(wf, StepGetParticipants, p[StepGetParticipants], s.GetParticipants, getRecording)
-	processTracks := hatchet.Task(wf, StepProcessTracks, p.ProcessTracks(), s.ProcessTracks, getParticipants)
-
-	mixdown := hatchet.Task(wf, StepMixdownTracks, p[StepMixdownTracks], s.MixdownTracks, processTracks)
-	waveform := hatchet.Task(wf, StepGenerateWaveform, p[StepGenerateWaveform], s.GenerateWaveform, mixdown)
-
-	topics := hatchet.Task(wf, StepDetectTopics, p[StepDetectTopics], s.DetectTopics, processTracks)
-	title := hatchet.Task(wf, StepGenerateTitle, p[StepGenerateTitle], s.GenerateTitle, topics)
-	subjects := hatchet.Task(wf, StepExtractSubjects, p[StepExtractSubjects], s.ExtractSubjects, topics)
-	perSubject := hatchet.Task(wf, StepProcessSubjects, p[StepProcessSubjects], s.ProcessSubjects, subjects)
-	recap := hatchet.Task(wf, StepGenerateRecap, p[StepGenerateRecap], s.GenerateRecap, perSubject)
-	actions := hatchet.Task(wf, StepIdentifyActionItems, p[StepIdentifyActionItems], s.IdentifyActionItems, subjects)
-
-	finalize := hatchet.Task(wf, StepFinalize, p[StepFinalize], s.Finalize,
-		processTracks, waveform, title, recap, actions)
-	cleanup := hatchet.Task(wf, StepCleanupConsent, p[StepCleanupConsent], s.CleanupConsent, finalize)
-	hatchet.Task(wf, StepPostZulip, p[StepPostZulip], s.PostZulip, cleanup)
-	hatchet.Task(wf, StepSendWebhook, p[StepSendWebhook], s.SendWebhook, cleanup)
-	hatchet.OnFailure(wf, p[StepOnFailure], s.OnFailure)
-	return Workflows{Pipeline: wf, Track: track}
+	byName := map[string]*hatchet.Workflow{WorkflowPipeline: wfs.Pipeline, WorkflowTrack: wfs.Track}
+	d := stepDeps{s: s, ts: ts}
+	refs := map[string]*hatchet.TaskRef{}
+	for _, spec := range StepTable {
+		wf := byName[spec.Workflow]
+		if spec.Phase == PhaseFailure {
+			hatchet.OnFailure(wf, p.Of(spec.Name), s.OnFailure)
+			continue
+		}
+		parents := make([]*hatchet.TaskRef, len(spec.Parents))
+		for i, name := range spec.Parents {
+			parents[i] = refs[name]
+		}
+		refs[spec.Name] = spec.declare(wf, d, spec.Name, p.Of(spec.Name), parents)
+	}
+	if s.Tracks == nil {
+		s.Tracks = trackRunner{wf: wfs.Track, last: lastStepOf(WorkflowTrack)}
+	}
+	return wfs
 }
 
 // trackRunner spawns one TrackProcessing child per track, keyed by track
-// index so that a retried or replayed parent re-attaches to them.
-type trackRunner struct{ wf *hatchet.Workflow }
+// index so that a retried or replayed parent re-attaches to them. last is
+// the child's last step, whose output is the child's result.
+type trackRunner struct {
+	wf   *hatchet.Workflow
+	last string
+}
 
 func (r trackRunner) RunTracks(ctx context.Context, inputs []tracks.Input) ([]tracks.Output, error) {
 	// The parent keeps its worker slot while it waits. Hatchet can release
@@ -95,7 +242,7 @@ func (r trackRunner) RunTracks(ctx context.Context, inputs []tracks.Input) ([]tr
 				"transcript_id": in.TranscriptID,
 				"track":         fmt.Sprintf("%d of %d", in.TrackIndex+1, in.NumTracks),
 			}
-			outs[i], errs[i] = hatchet.RunChild[tracks.Output](ctx, r.wf, tracks.StepTranscribe,
+			outs[i], errs[i] = hatchet.RunChild[tracks.Output](ctx, r.wf, r.last,
 				fmt.Sprintf("track-%d", in.TrackIndex), in, meta)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("track %d: %w", in.TrackIndex, errs[i])
@@ -104,36 +251,6 @@ func (r trackRunner) RunTracks(ctx context.Context, inputs []tracks.Input) ([]tr
 	}
 	wg.Wait()
 	return outs, errors.Join(errs...)
-}
-
-// Emits lists, for every step, the events it stores (and so broadcasts),
-// next to the DAG. pipeline/doc.go carries the same table for readers;
-// TestEventDictionary keeps the two equal. Every attempt of every step also
-// emits PIPELINE_PROGRESS (in_progress, then completed or, while retrying,
-// in_progress again); on_failure emits STATUS error and PIPELINE_PROGRESS
-// failed.
-var Emits = []struct {
-	Step   string
-	Events []string
-}{
-	{StepGetRecording, []string{parley.EventStatus}},
-	{StepGetParticipants, []string{parley.EventDuration}},
-	{StepProcessTracks, nil},
-	{StepPadTrack, nil},
-	{StepTranscribeTrack, nil},
-	{StepMixdownTracks, []string{parley.EventDuration}},
-	{StepGenerateWaveform, []string{parley.EventWaveform}},
-	{StepDetectTopics, []string{parley.EventTopic}},
-	{StepGenerateTitle, []string{parley.EventFinalTitle}},
-	{StepExtractSubjects, nil},
-	{StepProcessSubjects, nil},
-	{StepGenerateRecap, []string{parley.EventFinalShortSummary, parley.EventFinalLongSummary}},
-	{StepIdentifyActionItems, []string{parley.EventActionItems}},
-	{StepFinalize, []string{parley.EventTranscript, parley.EventStatus}},
-	{StepCleanupConsent, nil},
-	{StepPostZulip, nil},
-	{StepSendWebhook, nil},
-	{StepOnFailure, []string{parley.EventStatus}},
 }
 
 // EventPayloads names the payload fields of every event (contract
@@ -151,7 +268,11 @@ var EventPayloads = map[string]any{
 	parley.EventPipelineProgress:  parley.PipelineProgressData{},
 }
 
-// EventDictionary renders the step -> events -> payload table.
+// EventDictionary renders the step -> events -> payload table (in
+// pipeline/doc.go; TestEventDictionary keeps the two equal). Every attempt
+// of every step also emits PIPELINE_PROGRESS (in_progress, then completed
+// or, while retrying, in_progress again); on_failure emits STATUS error and
+// PIPELINE_PROGRESS failed.
 func EventDictionary() string {
 	fields := func(v any) string {
 		t := reflect.TypeOf(v)
@@ -166,13 +287,13 @@ func EventDictionary() string {
 	}
 	var b strings.Builder
 	b.WriteString("| step | events | payload |\n|---|---|---|\n")
-	for _, e := range Emits {
-		if len(e.Events) == 0 {
-			fmt.Fprintf(&b, "| %s | (PIPELINE_PROGRESS only) | |\n", e.Step)
+	for _, e := range StepTable {
+		if len(e.Emits) == 0 {
+			fmt.Fprintf(&b, "| %s | (PIPELINE_PROGRESS only) | |\n", e.Name)
 			continue
 		}
-		for i, ev := range e.Events {
-			step := e.Step
+		for i, ev := range e.Emits {
+			step := e.Name
 			if i > 0 {
 				step = ""
 			}

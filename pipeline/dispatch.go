@@ -264,7 +264,7 @@ func (d *Dispatcher) resume(ctx context.Context, t *parley.Transcript, runID str
 }
 
 // WorkflowTrackSteps are the TrackProcessing task names.
-var WorkflowTrackSteps = []string{"pad_track", "transcribe_track"}
+var WorkflowTrackSteps = stepsOf(WorkflowTrack)
 
 // RunActive reports whether a run of the transcript is in progress: one
 // is being started (status processing, no run yet), or the engine does not

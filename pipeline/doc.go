@@ -18,7 +18,7 @@
 //
 // Events are appended to one gapless sequence per transcript and announced
 // with PostgreSQL NOTIFY in the same transaction (stored before broadcast).
-// Which step emits what (pipeline.Emits; TestEventDictionary keeps this
+// Which step emits what (the Emits of pipeline.StepTable; TestEventDictionary keeps this
 // table in step):
 //
 //	| step | events | payload |

@@ -125,10 +125,6 @@ func (s *Steps) sendWebhook(ctx context.Context, in Input, event string) (Webhoo
 	return WebhookOutput{Status: status}, nil
 }
 
-// postFinalize are the steps that run after the transcript is complete: a
-// failure there does not turn a finished transcript into an error.
-var postFinalize = map[string]bool{StepCleanupConsent: true, StepPostZulip: true, StepSendWebhook: true}
-
 // OnFailure runs once when a run has failed for good (retries exhausted or
 // a permanent error). It names the failing step from the audit (a track
 // step inside process_tracks when that is where it failed), sets the
@@ -142,7 +138,7 @@ func (s *Steps) OnFailure(ctx context.Context, in Input, failures map[string]str
 	}
 	log := s.logger(in.TranscriptID)
 	log.WarnContext(ctx, "pipeline run failed", "step", stepErr.Step, "message", stepErr.Message)
-	if postFinalize[stepErr.Step] {
+	if afterTranscript(stepErr.Step) {
 		// The transcript is complete; keep it ended and record what could
 		// not be delivered.
 		if err := s.DB.SetStepError(ctx, in.TranscriptID, stepErr); err != nil {
@@ -159,7 +155,7 @@ func (s *Steps) OnFailure(ctx context.Context, in Input, failures map[string]str
 	if err := s.publishProgress(ctx, in.TranscriptID, data); err != nil {
 		return err
 	}
-	if postFinalize[stepErr.Step] {
+	if afterTranscript(stepErr.Step) {
 		return nil
 	}
 	if _, err := s.sendWebhook(ctx, in, WebhookFailed); err != nil {

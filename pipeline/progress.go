@@ -13,39 +13,35 @@ import (
 )
 
 // stepOrder numbers the steps for PIPELINE_PROGRESS (step_index of
-// total_steps). Track steps share process_tracks' number and carry their
-// track index.
-var stepOrder = []string{
-	StepGetRecording, StepGetParticipants, StepProcessTracks, StepMixdownTracks, StepGenerateWaveform,
-	StepDetectTopics, StepGenerateTitle, StepExtractSubjects, StepProcessSubjects, StepGenerateRecap,
-	StepIdentifyActionItems, StepFinalize, StepCleanupConsent, StepPostZulip, StepSendWebhook,
-}
+// total_steps): the pipeline's own steps in table order. Child steps share
+// their parent's number and carry their track index.
+var stepOrder = func() []string {
+	var names []string
+	for _, s := range StepTable {
+		if s.Phase == PhaseRun || s.Phase == PhaseAfter {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}()
 
-// stepDetail is the human text of a step in progress.
-var stepDetail = map[string]string{
-	StepGetRecording:        "Fetching the recording",
-	StepGetParticipants:     "Identifying the participants",
-	StepProcessTracks:       "Transcribing the tracks",
-	StepMixdownTracks:       "Mixing the tracks into one MP3",
-	StepGenerateWaveform:    "Drawing the waveform",
-	StepDetectTopics:        "Detecting topics",
-	StepGenerateTitle:       "Writing the title",
-	StepExtractSubjects:     "Finding the main subjects",
-	StepProcessSubjects:     "Summarizing each subject",
-	StepGenerateRecap:       "Writing the summary",
-	StepIdentifyActionItems: "Listing decisions and action items",
-	StepFinalize:            "Finalizing the transcript",
-	StepCleanupConsent:      "Applying consent",
-	StepPostZulip:           "Posting to Zulip",
-	StepSendWebhook:         "Sending the webhook",
-	StepOnFailure:           "Recording the failure",
+// parentOf is the step that runs the child workflow a step belongs to, or
+// the step itself.
+func parentOf(step string) string {
+	spec, ok := specOf(step)
+	if !ok || spec.Phase != PhaseChild {
+		return step
+	}
+	for _, s := range StepTable {
+		if s.Children == spec.Workflow {
+			return s.Name
+		}
+	}
+	return step
 }
 
 func stepIndex(step string) (int, int) {
-	switch step {
-	case tracks.StepPad, tracks.StepTranscribe:
-		step = StepProcessTracks
-	}
+	step = parentOf(step)
 	for i, s := range stepOrder {
 		if s == step {
 			return i + 1, len(stepOrder)
@@ -54,21 +50,24 @@ func stepIndex(step string) (int, int) {
 	return 0, len(stepOrder)
 }
 
-// detailFor says what a step does, with the track for track steps
+// detailFor says what a step does, with the track for child steps
 // ("Transcribing track 2 of 3").
 func detailFor(step string, input any) string {
-	if tr, ok := input.(tracks.Input); ok {
-		switch step {
-		case tracks.StepPad:
-			return fmt.Sprintf("Preparing track %d of %d", tr.TrackIndex+1, tr.NumTracks)
-		case tracks.StepTranscribe:
-			return fmt.Sprintf("Transcribing track %d of %d", tr.TrackIndex+1, tr.NumTracks)
-		}
+	spec, ok := specOf(step)
+	if !ok || spec.Detail == "" {
+		return step
 	}
-	if d, ok := stepDetail[step]; ok {
-		return d
+	if tr, isTrack := input.(tracks.Input); isTrack && spec.Phase == PhaseChild {
+		return fmt.Sprintf("%s track %d of %d", spec.Detail, tr.TrackIndex+1, tr.NumTracks)
 	}
-	return step
+	return spec.Detail
+}
+
+// afterTranscript reports whether step runs after the transcript is
+// complete (a failure there leaves it complete).
+func afterTranscript(step string) bool {
+	spec, ok := specOf(step)
+	return ok && spec.Phase == PhaseAfter
 }
 
 // subject is implemented by workflow inputs.
@@ -117,7 +116,7 @@ func trackIndex(input any) *int {
 // that failed and is being resumed (replayed) goes back to processing.
 func (o *observer) Started(ctx context.Context, a hatchet.Attempt, input any) error {
 	sub, ok := input.(subject)
-	if !ok || sub.Subject() == "" || a.Task == StepOnFailure {
+	if !ok || sub.Subject() == "" || a.Task == hatchet.OnFailureTask {
 		return nil
 	}
 	tid := sub.Subject()
@@ -130,7 +129,7 @@ func (o *observer) Started(ctx context.Context, a hatchet.Attempt, input any) er
 	o.mu.Lock()
 	o.rows[attemptKey(a)] = id
 	o.mu.Unlock()
-	if !postFinalize[a.Task] && a.Task != StepFinalize {
+	if spec, _ := specOf(a.Task); spec.Phase != PhaseAfter && !spec.Ends {
 		if err := o.s.resumeIfFailed(ctx, tid, a.Task); err != nil {
 			return err
 		}
@@ -147,7 +146,7 @@ func (o *observer) Started(ctx context.Context, a hatchet.Attempt, input any) er
 // flaps to error); the final failure is announced by OnFailure.
 func (o *observer) Finished(ctx context.Context, a hatchet.Attempt, input any, _ any, usage parley.Usage, stepErr error, willRetry bool) {
 	sub, ok := input.(subject)
-	if !ok || sub.Subject() == "" || a.Task == StepOnFailure {
+	if !ok || sub.Subject() == "" || a.Task == hatchet.OnFailureTask {
 		return
 	}
 	tid := sub.Subject()
@@ -225,28 +224,50 @@ func (s *Steps) publishProgress(ctx context.Context, tid string, d parley.Pipeli
 	})
 }
 
-// percent is the share of the run's steps that completed; the track steps
-// count as fractions of process_tracks until it completes.
+// percent is the share of the run's steps that completed; the steps of a
+// child workflow count as fractions of their parent (one child run per
+// track) until it completes.
 func (s *Steps) percent(ctx context.Context, tid, runID string) (float64, error) {
 	done, err := s.DB.CompletedSteps(ctx, tid, runID)
 	if err != nil {
 		return 0, err
 	}
-	total := float64(len(stepOrder))
 	var n float64
 	for _, st := range stepOrder {
 		if done[st] > 0 {
 			n++
 		}
 	}
-	if done[StepProcessTracks] == 0 {
+	for _, spec := range StepTable {
+		if spec.Children == "" || done[spec.Name] > 0 {
+			continue
+		}
 		trs, err := s.DB.ListTracks(ctx, tid)
 		if err != nil {
 			return 0, err
 		}
-		if len(trs) > 0 {
-			n += math.Min(1, float64(done[tracks.StepPad]+done[tracks.StepTranscribe])/float64(2*len(trs)))
-		}
+		n += childShare(done, stepsOf(spec.Children), len(trs))
 	}
-	return math.Round(1000*n/total) / 10, nil
+	return percentOf(n, len(stepOrder)), nil
+}
+
+// childShare is the part of its parent that a child workflow's completed
+// steps make: done counts the child runs (tracks) that completed each step.
+func childShare(done map[string]int, steps []string, runs int) float64 {
+	if runs <= 0 || len(steps) == 0 {
+		return 0
+	}
+	var finished int
+	for _, st := range steps {
+		finished += done[st]
+	}
+	return math.Min(1, float64(finished)/float64(len(steps)*runs))
+}
+
+// percentOf is n of total as a percentage with one decimal.
+func percentOf(n float64, total int) float64 {
+	if total <= 0 {
+		return 0
+	}
+	return math.Round(1000*n/float64(total)) / 10
 }

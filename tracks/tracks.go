@@ -9,14 +9,7 @@ import (
 	"strings"
 
 	"github.com/parley-dev/parley"
-	"github.com/parley-dev/parley/hatchet"
 	"github.com/parley-dev/parley/store"
-)
-
-// Task names of the TrackProcessing workflow.
-const (
-	StepPad        = "pad_track"
-	StepTranscribe = "transcribe_track"
 )
 
 // Input is the TrackProcessing input: ids only (the track's location and
@@ -222,13 +215,4 @@ func (s *Steps) TranscribeTrack(ctx context.Context, in Input) (Output, error) {
 		return Output{}, fmt.Errorf("transcribe track %d: %w", in.TrackIndex, err)
 	}
 	return Output{TrackIndex: in.TrackIndex, Words: len(words), AudioSeconds: duration}, nil
-}
-
-// Define declares the TrackProcessing workflow: pad_track then
-// transcribe_track, each with its policy.
-func Define(c *hatchet.Client, s *Steps, obs hatchet.Observer, pad, transcribe hatchet.Policy) *hatchet.Workflow {
-	wf := c.NewWorkflow("TrackProcessing", "One participant's track: put it on meeting time, then transcribe it.", obs)
-	p := hatchet.Task(wf, StepPad, pad, s.PadTrack)
-	hatchet.Task(wf, StepTranscribe, transcribe, s.TranscribeTrack, p)
-	return wf
 }

@@ -2,7 +2,9 @@
 // speakers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { auditSummary, auditTable, auditTotals, wallTime } from "../web/transcript/audit.js";
+import { Pipeline } from "../web/transcript/steps.js";
 import { keySeek } from "../web/transcript/player.js";
 import { waveBars } from "../web/transcript/waveform.js";
 import { lines, personFor, speakerClass, speakerName, speakers } from "../web/speakers.js";
@@ -28,12 +30,15 @@ test("auditTotals sums every row, counting missing usage as 0", () => {
   assert.equal(auditSummary([]), "");
 });
 
-test("auditTable escapes step errors and says when nothing ran", () => {
-  const table = String(auditTable([{ name: "detect_topics", status: "failed", attempts: 2, error: "<b>HTTP 400</b>" }], "error"));
+const pipe = new Pipeline(JSON.parse(readFileSync(new URL("./pipeline.json", import.meta.url))));
+
+test("auditTable labels the steps and escapes their errors, and says when nothing ran", () => {
+  const table = String(auditTable([{ name: "detect_topics", status: "failed", attempts: 2, error: "<b>HTTP 400</b>" }], "error", pipe));
+  assert.match(table, /<span class="audit-step" title="detect_topics">Detect topics<\/span>/);
   assert.match(table, /<tr data-step="detect_topics" data-status="failed" class="has-error"/);
   assert.match(table, /&lt;b&gt;HTTP 400&lt;\/b&gt;/);
-  assert.match(String(auditTable([], "uploaded")), /No step has run yet/);
-  assert.match(String(auditTable([], "processing")), /fills in as steps finish/);
+  assert.match(String(auditTable([], "uploaded", pipe)), /No step has run yet/);
+  assert.match(String(auditTable([], "processing", pipe)), /fills in as steps finish/);
 });
 
 test("keySeek moves by the key and stays within the recording", () => {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-dev/parley/api"
 	"github.com/parley-dev/parley/notify"
+	"github.com/parley-dev/parley/pipeline"
 )
 
 func init() {
@@ -32,6 +33,10 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if cfg.APIToken == "" && !loopback(cfg.HTTPAddr) {
 		return fmt.Errorf("PARLEY_HTTP_ADDR %s is not a loopback address: set PARLEY_API_TOKEN to protect the API, or listen on 127.0.0.1", cfg.HTTPAddr)
 	}
+	policies, err := pipeline.LoadPolicies(environ(env))
+	if err != nil {
+		return err
+	}
 	a, err := openApp(ctx, env, cfg)
 	if err != nil {
 		return err
@@ -47,7 +52,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxConcurrentUploads: cfg.MaxConcurrentUploads, UploadTimeout: cfg.UploadTimeout,
 		WebhookBodyTimeout: cfg.WebhookBodyTimeout, CheckWebhookURL: cfg.EgressAllow.CheckURL,
 		ProcessPrefixes: cfg.ProcessPrefixes}, api.Deps{
-		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{},
+		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{}, Pipeline: policies.Table(),
 		WebVTT: notify.WebVTT, Hub: hub, Log: a.log,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -5,7 +5,6 @@
 import { html, raw } from "../html.js";
 import { millis, num } from "../format.js";
 import { getJSON } from "../api.js";
-import { stepLabel } from "./steps.js";
 
 /** wallTime is the time from the first step's start to the last step's end, in ms (0 when unknown). */
 export function wallTime(rows) {
@@ -35,8 +34,8 @@ export function auditSummary(rows) {
     totals.pin + totals.pout ? `${num(totals.pin + totals.pout)} LLM tokens` : "", totals.hits ? `${num(totals.hits)} cache hits` : ""].filter(Boolean).join(" · ");
 }
 
-/** auditTable is the audit as a table, or a placeholder while no step has a row. */
-export function auditTable(rows, status) {
+/** auditTable is the audit as a table (steps labelled from pipeline), or a placeholder while no step has a row. */
+export function auditTable(rows, status, pipeline) {
   const totals = auditTotals(rows);
   const dash = raw('<span class="nil">–</span>');
   const n = (v, f = num) => (v ? f(v) : dash);
@@ -53,7 +52,7 @@ export function auditTable(rows, status) {
             const u = r.usage || {};
             return html`
             <tr data-step="${r.name}" data-status="${r.status}" ${r.error ? raw('class="has-error"') : ""} ${r.track_index !== undefined && r.track_index !== null ? html`data-track="${r.track_index}"` : ""}>
-              <th scope="row"><span class="audit-step" title="${r.name}">${stepLabel(r.name)}${r.track_index !== undefined && r.track_index !== null ? html` <span class="muted">${r.track_index + 1}</span>` : ""}</span></th>
+              <th scope="row"><span class="audit-step" title="${r.name}">${pipeline.label(r.name)}${r.track_index !== undefined && r.track_index !== null ? html` <span class="muted">${r.track_index + 1}</span>` : ""}</span></th>
               <td><span class="badge small" data-status="${r.status}">${r.status}</span></td>
               <td class="num">${r.attempts > 1 ? html`<strong>${r.attempts}</strong>` : r.attempts}</td>
               <td class="num">${r.finished_at || r.duration_ms ? millis(r.duration_ms) : html`<span class="muted">…</span>`}</td>
@@ -99,6 +98,6 @@ export const auditMethods = {
     if (!el) return;
     const rows = this.audit;
     document.getElementById("audit-summary").textContent = auditSummary(rows);
-    this.patch(el, JSON.stringify(rows), () => auditTable(rows, this.status));
+    this.patch(el, JSON.stringify(rows), () => auditTable(rows, this.status, this.pipeline));
   },
 };

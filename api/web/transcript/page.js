@@ -13,6 +13,7 @@ import { lines, personFor, speakerClass, speakerName, speakers } from "../speake
 import { auth, getJSON, request } from "../api.js";
 import { icon, Page } from "../shell.js";
 import { Progress, progressMethods } from "./progress.js";
+import { loadPipeline } from "./steps.js";
 import { auditMethods } from "./audit.js";
 import { playerMethods } from "./player.js";
 import { waveformMethods } from "./waveform.js";
@@ -26,7 +27,8 @@ export class TranscriptPage extends Page {
     this.base = `/v1/transcripts/${encodeURIComponent(id)}`;
     this.doc = null;
     this.status = "";
-    this.progress = new Progress(); // the run shown: steps, tracks, percent, failure
+    this.pipeline = null; // the step table, loaded first
+    this.progress = null; // the run shown: steps, tracks, percent, failure
     this.audit = [];
     this.wave = null;
     this.lastSeq = 0;
@@ -66,6 +68,8 @@ export class TranscriptPage extends Page {
   async init() {
     setHTML(this.root, html`<p class="loading">Loading transcript…</p>`);
     try {
+      this.pipeline = await loadPipeline();
+      this.progress = new Progress(this.pipeline);
       await this.loadDoc();
     } catch (err) {
       this.fail(err, { title: err.status === 404 ? "Transcript not found" : "Could not load the transcript" });
@@ -74,8 +78,10 @@ export class TranscriptPage extends Page {
     if (this.disposed) return;
     this.connect();
     this.loadAudit();
-    // While running, WAVEFORM arrives with the events.
-    if (this.finished || (this.doc.progress && this.doc.progress.step_index > 5)) this.loadWaveform();
+    // While running, WAVEFORM arrives with the events; a run past the step
+    // that draws it has one already.
+    const drawnAt = Math.max(...this.pipeline.makers("waveform").map((n) => this.pipeline.index(n) + 1));
+    if (this.finished || (this.doc.progress && this.doc.progress.step_index > drawnAt)) this.loadWaveform();
     this.maybeLoadAudio();
     // REST fallback while the WebSocket is down and the run is not over.
     this.every(5000, () => {

@@ -43,8 +43,9 @@ export const playerMethods = {
       this.setAudioNote("The audio was deleted because consent was not given. The transcript is kept.");
       return;
     }
-    const mixed = this.status === "ended" || (this.progress.steps.get("mixdown_tracks") || {}).state === "completed" ||
-      this.audit.some((r) => r.name === "mixdown_tracks" && r.status === "completed");
+    const makers = this.pipeline.makers("audio");
+    const mixed = this.status === "ended" || makers.some((n) => (this.progress.steps.get(n) || {}).state === "completed") ||
+      this.audit.some((r) => makers.includes(r.name) && r.status === "completed");
     if (!mixed) {
       this.setAudioNote(this.status === "error" ? "No audio: the run stopped before the tracks were mixed." : "The audio appears when the tracks have been mixed.");
       return;

@@ -3,14 +3,15 @@
 //
 // The state and its math are plain data and functions (Progress,
 // stepState, trackStates, shownPercent, progressDetail), tested with node
-// --test; progressMethods renders them into the page.
+// --test; progressMethods renders them into the page. The steps come from
+// the server's step table (Pipeline, in steps.js).
 
 import { html, raw } from "../html.js";
 import { clamp, millis } from "../format.js";
 import { speakerClass, speakerName } from "../speakers.js";
 import { icon } from "../shell.js";
 import { wallTime } from "./audit.js";
-import { POST_FINALIZE, STATE_WORDS, STEPS, TRACK_STEPS, auditState, stepLabel } from "./steps.js";
+import { STATE_WORDS, auditState } from "./steps.js";
 
 /**
  * Progress is what the PIPELINE_PROGRESS events and the document said
@@ -18,7 +19,9 @@ import { POST_FINALIZE, STATE_WORDS, STEPS, TRACK_STEPS, auditState, stepLabel }
  * each step and of each track's sub-steps.
  */
 export class Progress {
-  constructor() {
+  /** pipeline is the step table (a Pipeline). */
+  constructor(pipeline) {
+    this.pipeline = pipeline;
     // The run whose progress is shown: events of older runs replayed before
     // it are skipped; a newer run starts the step list over.
     this.run = { id: null, seen: false };
@@ -26,7 +29,7 @@ export class Progress {
     this.detail = "";
     this.failure = null; // from a failed PIPELINE_PROGRESS, until the document has its error
     this.steps = new Map(); // name -> {state, attempt, retrying, detail}
-    this.tracks = new Map(); // index -> {pad: {...}, transcribe: {...}}
+    this.tracks = new Map(); // index -> {<track step name>: {state, attempt, retrying, detail}}
   }
 
   /** reset starts over for a new run. */
@@ -53,9 +56,11 @@ export class Progress {
     return true;
   }
 
-  /** track is the state of track i's sub-steps, created pending. */
+  /** track is the state of track i's steps (by step name), created pending. */
   track(i) {
-    if (!this.tracks.has(i)) this.tracks.set(i, { pad: { state: "pending", attempt: 0 }, transcribe: { state: "pending", attempt: 0 } });
+    if (!this.tracks.has(i)) {
+      this.tracks.set(i, Object.fromEntries(this.pipeline.trackSteps.map((s) => [s.name, { state: "pending", attempt: 0 }])));
+    }
     return this.tracks.get(i);
   }
 
@@ -82,8 +87,9 @@ export class Progress {
     if (!this.accept(d.workflow_run_id)) return null;
     const state = STATE_WORDS[d.step_status] ? d.step_status : "pending";
     const retrying = state === "in_progress" && /retrying/i.test(d.detail || "");
-    const sub = TRACK_STEPS[d.current_step];
-    if (sub) {
+    const pipe = this.pipeline;
+    if (pipe.isTrackStep(d.current_step)) {
+      const sub = d.current_step;
       if (d.track_index !== undefined && d.track_index !== null) {
         this.track(d.track_index)[sub] = { state, attempt: d.attempt || 1, retrying, detail: d.detail };
       } else if (state === "failed") {
@@ -91,19 +97,20 @@ export class Progress {
         // tracks still working on it.
         let marked = false;
         for (const t of this.tracks.values()) {
-          if (t[sub].state === "in_progress") { t[sub].state = "failed"; marked = true; }
+          if (t[sub] && t[sub].state === "in_progress") { t[sub].state = "failed"; marked = true; }
         }
-        if (!marked) for (const t of this.tracks.values()) if (t[sub].state !== "completed") t[sub].state = "failed";
+        if (!marked) for (const t of this.tracks.values()) if (t[sub] && t[sub].state !== "completed") t[sub].state = "failed";
       }
-      const pt = this.steps.get("process_tracks");
-      if (state === "failed") this.steps.set("process_tracks", { state: "failed", attempt: pt ? pt.attempt : 1 });
-      else if (!pt || pt.state === "pending") this.steps.set("process_tracks", { state: "in_progress", attempt: 1 });
+      const parent = pipe.trackParent;
+      const pt = this.steps.get(parent);
+      if (state === "failed") this.steps.set(parent, { state: "failed", attempt: pt ? pt.attempt : 1 });
+      else if (!pt || pt.state === "pending") this.steps.set(parent, { state: "in_progress", attempt: 1 });
     } else if (d.current_step) {
       this.steps.set(d.current_step, { state, attempt: d.attempt || 1, retrying, detail: d.detail });
     }
     if (state === "failed") {
       this.failure = { step: d.current_step, message: String(d.detail || "").replace(/^Failed at [^:]*:\s*/, "") };
-    } else if (d.current_step === "get_recording" && state === "in_progress") {
+    } else if (d.current_step === this.pipeline.first() && state === "in_progress") {
       this.failure = null;
     }
     this.percent = Math.max(this.percent, clamp(d.percent, 0, 100));
@@ -113,9 +120,10 @@ export class Progress {
 }
 
 // The functions below read a snapshot of the page:
-//   {status, steps, tracks, percent, detail, audit, error, participants}
-// status is the transcript's; steps, tracks, percent and detail come from
-// Progress; audit is the rows of GET .../steps; error is errorInfo's.
+//   {pipeline, status, steps, tracks, percent, detail, audit, error, participants}
+// pipeline is the step table; status is the transcript's; steps, tracks,
+// percent and detail come from Progress; audit is the rows of GET
+// .../steps; error is errorInfo's.
 
 /** errorInfo is the failure to show: the document's error, or the failed PIPELINE_PROGRESS until the document has it. */
 export function errorInfo(doc, status, failure) {
@@ -136,51 +144,52 @@ export function stepState(s, name) {
   const row = rows[rows.length - 1];
   let st = ev ? { ...ev } : row ? { state: auditState(row.status), attempt: row.attempts, retrying: row.status === "retrying" } : { state: "pending", attempt: 0 };
   if (row && row.attempts > (st.attempt || 0)) st.attempt = row.attempts;
-  const idx = STEPS.findIndex(([n]) => n === name);
-  const finalizeIdx = STEPS.findIndex(([n]) => n === "finalize");
-  if (st.state !== "completed" && st.state !== "failed" && s.status === "ended" && idx <= finalizeIdx) st.state = "completed";
+  const pipe = s.pipeline;
+  if (st.state !== "completed" && st.state !== "failed" && s.status === "ended" && pipe.index(name) <= pipe.endsAt) st.state = "completed";
   const err = s.error;
-  if (err && (err.step === name || (name === "process_tracks" && TRACK_STEPS[err.step]))) st.state = "failed";
+  if (err && (err.step === name || (name === pipe.trackParent && pipe.isTrackStep(err.step)))) st.state = "failed";
   st.row = row;
   return st;
 }
 
-/** trackStates lists every known track (from events, participants and the audit) with the state of its two sub-steps. */
+/** trackStates lists every known track (from events, participants and the audit) with the state of each of its steps. */
 export function trackStates(s) {
+  const pipe = s.pipeline;
   const indexes = new Set(s.tracks.keys());
   for (const p of s.participants || []) indexes.add(p.speaker);
   for (const r of s.audit) if (r.track_index !== undefined && r.track_index !== null) indexes.add(r.track_index);
-  const pt = s.steps.get("process_tracks");
+  const pt = s.steps.get(pipe.trackParent);
   const allDone = (pt && pt.state === "completed") || s.status === "ended";
   return [...indexes].filter((i) => Number.isInteger(i) && i >= 0).sort((a, b) => a - b).map((i) => {
     const ev = s.tracks.get(i);
-    const sub = (step, key) => {
-      const rows = s.audit.filter((r) => r.name === step && r.track_index === i);
+    const steps = pipe.trackSteps.map((spec) => {
+      const rows = s.audit.filter((r) => r.name === spec.name && r.track_index === i);
       const row = rows[rows.length - 1];
-      const st = ev ? { ...ev[key] } : { state: "pending", attempt: 0 };
+      const st = ev && ev[spec.name] ? { ...ev[spec.name] } : { state: "pending", attempt: 0 };
       if (st.state === "pending" && row) Object.assign(st, { state: auditState(row.status), attempt: row.attempts });
       if (row && row.attempts > (st.attempt || 0)) st.attempt = row.attempts;
       if (allDone && st.state !== "failed") st.state = "completed";
       st.row = row;
-      return st;
-    };
-    return { index: i, pad: sub("pad_track", "pad"), transcribe: sub("transcribe_track", "transcribe") };
+      return { ...st, name: spec.name, label: spec.label, detail: spec.detail }; // the step's detail, not the event's
+    });
+    return { index: i, steps };
   });
 }
 
 /** progressDetail is the line under the bar. */
 export function progressDetail(s) {
   const status = s.status;
+  const pipe = s.pipeline;
   if (status === "ended") {
     const wall = wallTime(s.audit);
     let detail = `Completed${wall ? ` in ${millis(wall)}` : ""}.`;
-    const running = STEPS.find(([n]) => POST_FINALIZE.has(n) && (s.steps.get(n) || {}).state === "in_progress");
-    if (running) detail += ` ${stepLabel(running[0])}…`;
+    const running = pipe.list.find((st) => pipe.isAfter(st.name) && (s.steps.get(st.name) || {}).state === "in_progress");
+    if (running) detail += ` ${running.label}…`;
     return detail;
   }
   if (status === "error") {
-    const done = STEPS.filter(([n]) => stepState(s, n).state === "completed").length;
-    return `Stopped after ${done} of ${STEPS.length} steps.`;
+    const done = pipe.list.filter((st) => stepState(s, st.name).state === "completed").length;
+    return `Stopped after ${done} of ${pipe.list.length} steps.`;
   }
   if (status === "processing") return s.detail || "Starting…";
   if (status === "uploaded") return "Waiting for the pipeline to start.";
@@ -197,25 +206,34 @@ export function stepMeta(s) {
   return parts.join(" · ");
 }
 
-/** trackRow is one track under "Prepare and transcribe tracks". */
+/** trackWord is the short state of a track: "waiting", what its step in progress does, "done", … */
+export function trackWord(tr) {
+  const steps = tr.steps;
+  const failed = steps.find((st) => st.state === "failed");
+  if (failed) return `${failed.detail.toLowerCase()} failed`;
+  if (steps.length && steps[steps.length - 1].state === "completed") return "done";
+  const running = steps.find((st) => st.state === "in_progress");
+  if (running) return running.detail.toLowerCase();
+  const done = steps.filter((st) => st.state === "completed").length;
+  return done ? `${done} of ${steps.length} done` : "waiting";
+}
+
+/** trackRow is one track under the step that runs the tracks. */
 export function trackRow(tr, participants) {
   const name = speakerName(participants, tr.index);
-  const states = [tr.pad.state, tr.transcribe.state];
-  const overall = states.includes("failed") ? "failed" : tr.transcribe.state === "completed" ? "completed" :
-    states.includes("in_progress") || tr.pad.state === "completed" ? "in_progress" : "pending";
-  const word = tr.pad.state === "failed" ? "preparing failed" : tr.transcribe.state === "failed" ? "transcription failed" :
-    tr.transcribe.state === "completed" ? "done" : tr.transcribe.state === "in_progress" ? "transcribing" :
-      tr.pad.state === "in_progress" ? "preparing" : tr.pad.state === "completed" ? "prepared" : "waiting";
-  const attempt = Math.max(tr.pad.attempt || 0, tr.transcribe.attempt || 0);
+  const states = tr.steps.map((st) => st.state);
+  const last = tr.steps[tr.steps.length - 1];
+  const overall = states.includes("failed") ? "failed" : last && last.state === "completed" ? "completed" :
+    states.includes("in_progress") || states.includes("completed") ? "in_progress" : "pending";
+  const attempt = Math.max(0, ...tr.steps.map((st) => st.attempt || 0));
   return html`
       <li class="track" data-track="${tr.index}" data-state="${overall}">
         <span class="track-dot ${speakerClass(tr.index)}" aria-hidden="true"></span>
         <span class="track-name">Track ${tr.index + 1} · ${name}</span>
-        <span class="substeps">
-          <span class="substep" data-step="pad_track" data-track="${tr.index}" data-state="${tr.pad.state}" title="Prepare: ${STATE_WORDS[tr.pad.state]}">${icon(tr.pad.state)}<span class="visually-hidden">prepare ${STATE_WORDS[tr.pad.state]}</span></span>
-          <span class="substep" data-step="transcribe_track" data-track="${tr.index}" data-state="${tr.transcribe.state}" title="Transcribe: ${STATE_WORDS[tr.transcribe.state]}">${icon(tr.transcribe.state)}<span class="visually-hidden">transcribe ${STATE_WORDS[tr.transcribe.state]}</span></span>
+        <span class="substeps">${tr.steps.map((st) => html`
+          <span class="substep" data-step="${st.name}" data-track="${tr.index}" data-state="${st.state}" title="${st.label}: ${STATE_WORDS[st.state]}">${icon(st.state)}<span class="visually-hidden">${st.label.toLowerCase()} ${STATE_WORDS[st.state]}</span></span>`)}
         </span>
-        <span class="step-meta">${word}${attempt > 1 ? ` · attempt ${attempt}` : ""}</span>
+        <span class="step-meta">${trackWord(tr)}${attempt > 1 ? ` · attempt ${attempt}` : ""}</span>
       </li>`;
 }
 
@@ -225,7 +243,7 @@ export const progressMethods = {
   snapshot() {
     const p = this.progress;
     return {
-      status: this.status, steps: p.steps, tracks: p.tracks, percent: p.percent, detail: p.detail,
+      pipeline: this.pipeline, status: this.status, steps: p.steps, tracks: p.tracks, percent: p.percent, detail: p.detail,
       audit: this.audit, error: this.errorInfo(), participants: this.doc && this.doc.participants,
     };
   },
@@ -239,8 +257,8 @@ export const progressMethods = {
     if (!r) return;
     const { state, retrying } = r;
     if (state === "completed" || state === "failed" || retrying) this.scheduleAudit();
-    if (d.current_step === "mixdown_tracks" && state === "completed") this.maybeLoadAudio();
-    if (d.current_step === "generate_waveform" && state === "completed") this.loadWaveform();
+    if (state === "completed" && this.pipeline.makers("audio").includes(d.current_step)) this.maybeLoadAudio();
+    if (state === "completed" && this.pipeline.makers("waveform").includes(d.current_step)) this.loadWaveform();
     this.renderProgressSoon();
   },
 
@@ -278,7 +296,7 @@ export const progressMethods = {
           <span class="alert-icon">${icon("alert")}</span>
           <div class="alert-body">
             <p class="alert-title">${warning ? "The transcript is complete, but a later step failed:" : "Processing failed at"}
-              <code id="error-step">${err.step}</code> <span class="alert-step">(${stepLabel(err.step)})</span></p>
+              <code id="error-step">${err.step}</code> <span class="alert-step">(${this.pipeline.label(err.step)})</span></p>
             <p id="error-message" class="alert-message">${err.message}</p>
             ${warning ? "" : html`
               <p class="alert-actions">
@@ -291,9 +309,9 @@ export const progressMethods = {
     });
 
     const tracks = trackStates(s);
-    const view = STEPS.map(([name, label]) => ({ name, label, ...stepState(s, name) }));
+    const view = this.pipeline.list.map((spec) => ({ name: spec.name, label: spec.label, ...stepState(s, spec.name) }));
     const key = JSON.stringify([view.map((st) => [st.name, st.state, st.attempt, st.retrying, st.row && st.row.duration_ms]),
-      tracks.map((tr) => [tr.index, tr.pad.state, tr.transcribe.state, tr.transcribe.attempt, tr.pad.attempt]), t.participants]);
+      tracks.map((tr) => [tr.index, tr.steps.map((st) => [st.state, st.attempt])]), t.participants]);
     this.patch(document.getElementById("steps"), key, () => view.map((st) => html`
       <li data-step="${st.name}" data-state="${st.state}" ${st.attempt > 1 ? html`data-attempt="${st.attempt}"` : ""} ${st.retrying ? raw('data-retrying="true"') : ""} title="${st.name}">
         <span class="step-line">
@@ -302,7 +320,7 @@ export const progressMethods = {
           <span class="visually-hidden">: ${STATE_WORDS[st.state]}</span>
           <span class="step-meta">${stepMeta(st)}</span>
         </span>
-        ${st.name === "process_tracks" && tracks.length ? html`
+        ${st.name === this.pipeline.trackParent && tracks.length ? html`
           <ol class="tracks">${tracks.map((tr) => trackRow(tr, t.participants))}</ol>` : ""}
       </li>`));
   },

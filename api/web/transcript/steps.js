@@ -1,35 +1,11 @@
-// The pipeline's steps as the page shows them.
+// The pipeline's steps as the page shows them. They come from the server's
+// step table (GET /v1/pipeline, pipeline.StepTable): the page names no
+// step itself, so a step added there shows up here.
 
-/** STEPS are the pipeline's steps in order, with the words shown for them. */
-export const STEPS = [
-  ["get_recording", "Fetch recording"],
-  ["get_participants", "Identify participants"],
-  ["process_tracks", "Prepare and transcribe tracks"],
-  ["mixdown_tracks", "Mix down audio"],
-  ["generate_waveform", "Draw waveform"],
-  ["detect_topics", "Detect topics"],
-  ["generate_title", "Write title"],
-  ["extract_subjects", "Find subjects"],
-  ["process_subjects", "Summarize subjects"],
-  ["generate_recap", "Write summary"],
-  ["identify_action_items", "List action items"],
-  ["finalize", "Finalize transcript"],
-  ["cleanup_consent", "Apply consent"],
-  ["post_zulip", "Post to Zulip"],
-  ["send_webhook", "Send webhook"],
-];
-const STEP_LABELS = Object.assign(Object.fromEntries(STEPS), {
-  pad_track: "Prepare track", transcribe_track: "Transcribe track", on_failure: "Record failure",
-});
-/** TRACK_STEPS are the per-track child steps, with their key in a track's state. */
-export const TRACK_STEPS = { pad_track: "pad", transcribe_track: "transcribe" };
-/** Steps after finalize: a failure there leaves the transcript complete. */
-export const POST_FINALIZE = new Set(["cleanup_consent", "post_zulip", "send_webhook"]);
+import { getJSON } from "../api.js";
+
 /** STATE_WORDS are the step states, as screen readers say them. */
 export const STATE_WORDS = { pending: "pending", in_progress: "in progress", completed: "completed", failed: "failed" };
-
-/** stepLabel is the words shown for a step (its name when it has none). */
-export function stepLabel(name) { return STEP_LABELS[name] || name; }
 
 /** auditState maps an audit row's status to a step state. */
 export function auditState(status) {
@@ -41,3 +17,62 @@ export function auditState(status) {
   }
 }
 
+/**
+ * Pipeline answers the page's questions about the step table: the steps
+ * listed (the run's, then those after the transcript is complete), their
+ * labels, the child steps run once per track and their parent, the step
+ * that completes the transcript and the steps that make the audio and
+ * the waveform.
+ */
+export class Pipeline {
+  constructor(table) {
+    const steps = (table && table.steps) || [];
+    const workflow = (table && table.workflow) || "";
+    this.byName = new Map(steps.map((s) => [s.name, s]));
+    /** list is the steps shown in the step list, in order. */
+    this.list = steps.filter((s) => s.workflow === workflow && (s.phase === "run" || s.phase === "after"));
+    /** trackParent is the step that runs the per-track child workflow; trackSteps are that workflow's steps. */
+    const parent = this.list.find((s) => s.children);
+    this.trackParent = parent ? parent.name : "";
+    this.trackSteps = parent ? steps.filter((s) => s.workflow === parent.children && s.phase === "child") : [];
+    const ends = this.list.findIndex((s) => s.ends);
+    /** endsAt is the list index of the step that completes the transcript. */
+    this.endsAt = ends >= 0 ? ends : this.list.length - 1;
+  }
+
+  /** label is the words shown for a step (its name when the table does not know it). */
+  label(name) {
+    const s = this.byName.get(name);
+    return (s && s.label) || name;
+  }
+
+  /** isTrackStep says whether a step runs once per track. */
+  isTrackStep(name) { return this.trackSteps.some((s) => s.name === name); }
+
+  /** first is the run's first step. */
+  first() { return this.list.length ? this.list[0].name : ""; }
+
+  /** index is a step's place in the list, -1 when it is not listed. */
+  index(name) { return this.list.findIndex((s) => s.name === name); }
+
+  /** isAfter says whether a step runs after the transcript is complete. */
+  isAfter(name) {
+    const s = this.byName.get(name);
+    return Boolean(s && s.phase === "after");
+  }
+
+  /** makers are the steps after which an artifact ("audio", "waveform") can be fetched. */
+  makers(artifact) {
+    return [...this.byName.values()].filter((s) => (s.artifacts || []).includes(artifact)).map((s) => s.name);
+  }
+}
+
+let loaded = null;
+
+/** loadPipeline fetches the step table once per page load. */
+export function loadPipeline() {
+  if (!loaded) {
+    loaded = getJSON("/v1/pipeline").then((t) => new Pipeline(t), (err) => { loaded = null; throw err; });
+  }
+  return loaded;
+}
