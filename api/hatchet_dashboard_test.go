@@ -267,14 +267,12 @@ func TestHatchetDashboard(t *testing.T) {
 	// table minus TrackProcessing's steps and the on-failure handler, which
 	// Hatchet draws as "on-failure").
 	var tasks []string
-	for _, e := range pipeline.Emits {
-		switch e.Step {
-		case pipeline.StepPadTrack, pipeline.StepTranscribeTrack, pipeline.StepOnFailure:
-		default:
-			tasks = append(tasks, e.Step)
+	for _, spec := range pipeline.StepTable {
+		if spec.Workflow == pipeline.WorkflowPipeline && spec.Phase != pipeline.PhaseFailure {
+			tasks = append(tasks, spec.Name)
 		}
 	}
-	require.Contains(t, tasks, pipeline.StepProcessTracks)
+	require.Contains(t, tasks, "process_tracks")
 	leafTexts := `new Set([...document.querySelectorAll('body *')].filter(e => e.children.length === 0).map(e => e.textContent.trim()))`
 	visit("Run detail", "/runs/"+runID, fmt.Sprintf(`(() => { const seen = %s; return %s.every(n => seen.has(n)); })()`, leafTexts, js(tasks)))
 	var missing []string
@@ -299,7 +297,7 @@ func TestHatchetDashboard(t *testing.T) {
 	checkPage("Run logs", panel+`.includes('No logs found for this run') || document.querySelectorAll('[role=tabpanel][data-state=active] tbody tr').length > 0`)
 	// The TrackProcessing children of process_tracks.
 	run(t, b, chromedp.Click(tab("Overview"), chromedp.BySearch),
-		chromedp.Click(fmt.Sprintf(`//*[text()=%s]`, js(pipeline.StepProcessTracks)), chromedp.BySearch),
+		chromedp.Click(fmt.Sprintf(`//*[text()=%s]`, js("process_tracks")), chromedp.BySearch),
 		chromedp.Click(tab(fmt.Sprintf("Children (%d)", len(names))), chromedp.BySearch))
 	checkPage("Child runs", fmt.Sprintf(`%s === %d`, rows(pipeline.WorkflowTrack), len(names)))
 	run(t, b, chromedp.FullScreenshot(&png, 100))
