@@ -143,10 +143,18 @@ func (d *decoder) initGraph(f *astiav.Frame) error {
 	inputs.SetNext(nil)
 	var spec string
 	if d.rate > 0 {
-		// rematrix_maxval=1 makes the downmix an average (a stereo track
-		// with equal channels keeps its level); float output would
-		// otherwise sum at -3 dB per channel, +3 dB overall.
-		spec = fmt.Sprintf("aresample=%d:rematrix_maxval=1,aformat=sample_fmts=flt:channel_layouts=mono:sample_rates=%d",
+		// The downmix is swresample's own matrix for float output, not
+		// normalised (what `ffmpeg -ac 1` does): each layout's channels
+		// enter at the level FFmpeg's upmix gives a mono voice in that
+		// layout, so mono, stereo (both channels at -3 dB, as
+		// `ffmpeg -ac 2` makes them), 5.1 (the voice in the centre) and
+		// other layouts of the same voice come out at the same level. A
+		// normalised matrix (rematrix_maxval=1, an average) would play a
+		// stereo copy 3 dB and a 5.1 copy 10.7 dB quieter. A stereo track
+		// whose two channels both carry the voice at full level is +3 dB,
+		// as in the reference's stereo mix; the limiter keeps the sum
+		// within full scale.
+		spec = fmt.Sprintf("aresample=%d,aformat=sample_fmts=flt:channel_layouts=mono:sample_rates=%d",
 			d.rate, d.rate)
 		d.channels, d.outRate = 1, d.rate
 		d.outTB = astiav.NewRational(1, d.rate)

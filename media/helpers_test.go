@@ -260,3 +260,48 @@ func peak(samples []float32) float64 {
 	}
 	return p
 }
+
+// layoutCopy cuts the first length seconds after 1 s of src and converts
+// them with the ffmpeg CLI to a channel layout, the way FFmpeg converts a
+// mono voice to it (swresample's matrix, as `ffmpeg -ac N` does), and
+// encodes the result with codec. Layout "dual" is stereo with the voice
+// at full level in both channels. Once per test binary, like mustTrack.
+func layoutCopy(tb testing.TB, src, layout string, length float64, codec []string, ext string) string {
+	tb.Helper()
+	key := fmt.Sprintf("copy %s %s %g %v %s", src, layout, length, codec, ext)
+	fixtureMu.Lock()
+	f, ok := fixtures[key]
+	if !ok {
+		f = &fixture{n: len(fixtures)}
+		fixtures[key] = f
+	}
+	fixtureMu.Unlock()
+	f.once.Do(func() {
+		af := "aformat=channel_layouts=" + layout
+		if layout == "dual" {
+			af = "pan=stereo|c0=c0|c1=c0"
+		}
+		f.path = filepath.Join(fixtureDir(tb), fmt.Sprintf("copy-%d.%s", f.n, ext))
+		args := append([]string{"-hide_banner", "-loglevel", "error", "-y", "-ss", "1", "-t", fmt.Sprint(length), "-i", src,
+			"-af", af}, codec...)
+		if out, err := exec.Command("ffmpeg", append(args, f.path)...).CombinedOutput(); err != nil {
+			f.err = fmt.Errorf("ffmpeg %v: %w: %s", args, err, out)
+		}
+	})
+	require.NoError(tb, f.err)
+	return f.path
+}
+
+// downmixCLI decodes a file with the ffmpeg CLI's own downmix to mono
+// (`-ac 1`, float samples: swresample's matrix, not normalised).
+func downmixCLI(tb testing.TB, path string, rate int) []float32 {
+	tb.Helper()
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", path, "-ac", "1", "-ar", fmt.Sprint(rate),
+		"-f", "f32le", "-")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	require.NoError(tb, cmd.Run(), stderr.String())
+	samples := make([]float32, out.Len()/4)
+	require.NoError(tb, binary.Read(&out, binary.LittleEndian, samples))
+	return samples
+}

@@ -262,19 +262,68 @@ func TestMixdownLevelsMatchFFmpegAmix(t *testing.T) {
 	ref := filepath.Join(t.TempDir(), "ref.mp3")
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", a, "-i", b, "-i", c, "-filter_complex",
 		"[0]aresample=48000:async=1:first_pts=0[x];"+
-			"[1]aresample=48000:async=1:first_pts=0,pan=mono|c0=0.5*c0+0.5*c1,adelay=500:all=1[y];"+
+			"[1]aresample=48000:async=1:first_pts=0,aformat=sample_fmts=flt:channel_layouts=mono,adelay=500:all=1[y];"+
 			"[2]aresample=48000:async=1:first_pts=0,adelay=1500:all=1[z];[x][y][z]amix=inputs=3:normalize=0",
 		"-c:a", "libmp3lame", ref)
 	outb, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(outb))
 
-	// Both are mono: the reference averages the stereo track itself, as
-	// amix would otherwise upmix the mono inputs at -3 dB (swresample's
-	// centre mix level) to the stereo input's layout.
+	// Both are mono: the reference downmixes the stereo track itself with
+	// FFmpeg's matrix (as Parley does), as amix would otherwise upmix the
+	// mono inputs at -3 dB (swresample's centre mix level) to the stereo
+	// input's layout.
 	ours, theirs := decodeCLI(t, out, 16000, true), decodeCLI(t, ref, 16000, true)
 	for _, w := range [][2]float64{{0.6, 0.95}, {1.1, 1.45}, {1.6, 1.95}, {2.1, 2.45}, {2.55, 2.75}} {
 		require.InDelta(t, rmsDB(theirs, 16000, w[0], w[1]), rmsDB(ours, 16000, w[0], w[1]), 0.5,
 			"level in %.2f-%.2f s differs from ffmpeg amix normalize=0", w[0], w[1])
+	}
+}
+
+// TestMixdownLevelSameInEveryLayout mixes a spoken utterance (mono, the
+// demo's voice) with a copy of it in another channel layout, made by the
+// ffmpeg CLI the way FFmpeg converts layouts, and requires both at the same
+// level within 0.5 dB; the copy's level in the mix also matches the ffmpeg
+// CLI's own downmix of it (`-ac 1`). A stereo file whose two channels both
+// carry the voice at full level is +3 dB louder, in Parley and the CLI.
+func TestMixdownLevelSameInEveryLayout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const cut, at, rate = 6.0, 7.0, 16000 // utterance length, the copy's offset (s), analysis rate
+	voice := filepath.Join("..", "testdata", "meeting", "alice.webm")
+	opus := []string{"-c:a", "libopus", "-b:a", "64k"}
+	flac := []string{"-c:a", "flac"}
+	mono := layoutCopy(t, voice, "mono", cut, opus, "webm")
+	tests := []struct {
+		name   string
+		layout string // as FFmpeg names it; "dual" = stereo with the voice at full level in both
+		codec  []string
+		ext    string
+		wantDB float64 // copy minus mono
+	}{
+		{"StereoOpus", "stereo", opus, "webm", 0},
+		{"StereoFLAC", "stereo", flac, "flac", 0},
+		{"StereoVorbis", "stereo", []string{"-c:a", "libvorbis"}, "ogg", 0},
+		{"Surround51", "5.1", flac, "flac", 0},
+		{"Surround51Side", "5.1(side)", []string{"-c:a", "pcm_s16le"}, "wav", 0},
+		{"Quad", "quad", flac, "flac", 0},
+		{"TwoPointOne", "2.1", flac, "flac", 0},
+		{"ThreePointZero", "3.0", flac, "flac", 0},
+		{"DualMono", "dual", flac, "flac", 10 * math.Log10(2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cp := layoutCopy(t, voice, tt.layout, cut, tt.codec, tt.ext)
+			out := filepath.Join(t.TempDir(), "mix.mp3")
+			_, err := media.Mixdown(ctx, []string{mono, cp}, out, media.MixOptions{Offsets: []*float64{ptr(0.0), ptr(at)}})
+			require.NoError(t, err)
+			mix := decodeCLI(t, out, rate, true)
+			monoDB, copyDB := rmsDB(mix, rate, 0, cut), rmsDB(mix, rate, at, at+cut)
+			t.Logf("%s: mono %.2f dB, copy %.2f dB (%+.2f dB)", tt.layout, monoDB, copyDB, copyDB-monoDB)
+			require.InDelta(t, tt.wantDB, copyDB-monoDB, 0.5, "%s copy at %.2f dB, mono at %.2f dB", tt.layout, copyDB, monoDB)
+			refDB := rmsDB(downmixCLI(t, cp, rate), rate, 0, cut)
+			require.InDelta(t, refDB, copyDB, 0.5, "%s copy: ffmpeg -ac 1 gives %.2f dB, the mix %.2f dB", tt.layout, refDB, copyDB)
+		})
 	}
 }
 
@@ -308,6 +357,21 @@ func TestMixdownProtectsAgainstClipping(t *testing.T) {
 			require.InDelta(t, 0.9, peak(samples), 0.05, "levels untouched below full scale")
 		})
 	}
+}
+
+// TestPadKeepsDownmixWithinFullScale: a stereo track whose two channels
+// both carry a 0.9 tone downmixes to 1.27 (FFmpeg's matrix); the padded
+// file for the speech recogniser stays within full scale.
+func TestPadKeepsDownmixWithinFullScale(t *testing.T) {
+	t.Parallel()
+	src := mustTrack(t, trackSpec{duration: 2, channels: 2, bursts: []burst{{0.5, 1, 440, 0.9}},
+		codec: []string{"-c:a", "flac"}, ext: "flac"})
+	out := filepath.Join(t.TempDir(), "padded.mp3")
+	_, err := media.Pad(context.Background(), src, out, media.PadOptions{})
+	require.NoError(t, err)
+	samples := decodeCLI(t, out, 16000, true)
+	require.LessOrEqual(t, peak(samples), 1.05, "MP3 coding may overshoot slightly, never clip hard")
+	require.Greater(t, peak(samples), 0.9, "loud, not attenuated as a whole")
 }
 
 func TestWaveform(t *testing.T) {
@@ -378,7 +442,8 @@ func TestDecodeMono(t *testing.T) {
 	require.Greater(t, chunks, 1, "streams in chunks")
 	require.InDelta(t, 48000, len(all), 16)
 	requireOnsets(t, onsets(all, 16000), []float64{1}, 0.005)
-	require.InDelta(t, 0.8, peak(all), 0.02, "a stereo track with equal channels keeps its level in mono")
+	require.InDelta(t, 0.8*math.Sqrt2, peak(all), 0.03,
+		"FFmpeg's downmix: two channels that both carry a voice at full level give it +3 dB in mono")
 
 	stop := errors.New("enough")
 	err := media.DecodeMono(ctx, src, 8000, func([]float32) error { return stop })

@@ -38,8 +38,9 @@ type MixResult struct {
 // like amix=normalize=0 (the reference's graph), protects the sum against
 // clipping with a limiter that only acts above full scale, encodes it to
 // dst and computes the waveform of the mixed samples in the same pass.
-// Inputs of any rate and channel count are resampled to the output's mono
-// rate (a stereo track is averaged, keeping its level). Memory stays
+// Inputs of any rate and channel layout are resampled to the output's
+// mono rate with FFmpeg's downmix, which keeps the level of a voice the
+// same in every layout (see decoder.initGraph). Memory stays
 // bounded: the inputs are decoded in step, block by block. Bad input gives
 // a parley.EINVALID error naming the file; on any error dst is removed.
 func Mixdown(ctx context.Context, srcs []string, dst string, opts MixOptions) (MixResult, error) {

@@ -109,6 +109,10 @@ func Pad(ctx context.Context, src, dst string, opts PadOptions) (PadResult, erro
 	if opts.LeadingSilence {
 		base = 0
 	}
+	// A downmix can exceed full scale (two channels that both carry the
+	// voice at full level); the limiter keeps it within, touching nothing
+	// below it.
+	lim := newLimiter(rate)
 	block := make([]float32, blockSize)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -126,8 +130,12 @@ func Pad(ctx context.Context, src, dst string, opts PadOptions) (PadResult, erro
 		}
 		b := block[:n]
 		clear(b)
-		if _, err := t.addTo(ctx, b, base); err != nil {
+		added, err := t.addTo(ctx, b, base)
+		if err != nil {
 			return PadResult{}, fmt.Errorf("pad: %w", err)
+		}
+		if added || lim.gain != 1 {
+			lim.process(b)
 		}
 		if err := enc.write(b); err != nil {
 			return PadResult{}, fmt.Errorf("pad: %w", err)
