@@ -394,9 +394,35 @@ func TestLibrary(t *testing.T) {
 		other, err := s.DB.CreateTranscript(ctx, store.NewTranscript{Name: "same recording"})
 		require.NoError(t, err)
 		require.NoError(t, s.DB.SetTracks(ctx, other.ID, []parley.Track{{Bucket: s.S3.Bucket(), Key: "lib-budget/bob.webm"}}))
+		// The provider results it used (its ASR words, its summaries): those
+		// only it used go, those the other meeting used too (Bob's track is
+		// the same audio in both) stay.
+		cacheKeys := func(q string) []string {
+			rows, err := s.DB.Pool().Query(ctx, q, followUp, launch)
+			require.NoError(t, err)
+			defer rows.Close()
+			var keys []string
+			for rows.Next() {
+				var k string
+				require.NoError(t, rows.Scan(&k))
+				keys = append(keys, k)
+			}
+			return keys
+		}
+		own := cacheKeys(`SELECT key FROM cache_owners o WHERE transcript_id = $1 AND NOT EXISTS
+			(SELECT 1 FROM cache_owners x WHERE x.key = o.key AND x.transcript_id = $2)`)
+		shared := cacheKeys(`SELECT key FROM cache_owners o WHERE transcript_id = $1 AND EXISTS
+			(SELECT 1 FROM cache_owners x WHERE x.key = o.key AND x.transcript_id = $2)`)
+		require.NotEmpty(t, own, "its own LLM results")
+		require.NotEmpty(t, shared, "Bob's ASR result, used by both meetings")
 		var res map[string]any
 		require.Equal(t, 200, s.API(ctx, "DELETE", "/v1/transcripts/"+followUp+"?permanent=true", nil, &res))
 		require.Equal(t, true, res["permanent"])
+		var n int
+		require.NoError(t, s.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM cache WHERE key = ANY($1)`, own).Scan(&n))
+		require.Zero(t, n, "the cached results only it used are gone")
+		require.NoError(t, s.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM cache WHERE key = ANY($1)`, shared).Scan(&n))
+		require.Equal(t, len(shared), n, "the shared ones stay")
 		require.Empty(t, keysOf(followUp+"/"), "nothing under its prefix")
 		require.Equal(t, []string{"lib-budget/bob.webm"}, keysOf("lib-budget/"), "the raw track another transcript needs stays")
 		require.Equal(t, 200, s.API(ctx, "DELETE", "/v1/transcripts/"+other.ID+"?permanent=true", nil, &res))

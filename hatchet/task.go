@@ -187,6 +187,9 @@ func run[I, O any](hctx sdk.Context, w *Workflow, name string, p Policy, in I, f
 	ctx = context.WithValue(ctx, hatchetCtxKey{}, hctx)
 	ctx = context.WithValue(ctx, attemptKey{}, a)
 	ctx = parley.NewContextWithUsage(ctx, meter)
+	if sub, ok := any(in).(interface{ Subject() string }); ok && sub.Subject() != "" {
+		ctx = parley.NewContextWithSubject(ctx, sub.Subject())
+	}
 	log := w.c.log.With(slog.String("workflow", w.name), slog.String("task", name),
 		slog.String("workflow_run_id", a.WorkflowRunID), slog.Int("attempt", a.Number))
 	if w.c.debug {

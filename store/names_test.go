@@ -191,3 +191,39 @@ func TestTrash(t *testing.T) {
 		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
 	})
 }
+
+// TestCacheOwners: deleting a transcript for good deletes the cached
+// provider results only it used, and keeps those another transcript (or
+// no transcript) used.
+func TestCacheOwners(t *testing.T) {
+	needStack(t)
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.NewDB(t)
+	c := store.NewCache(db)
+	a, err := db.CreateTranscript(ctx, store.NewTranscript{Name: "a"})
+	require.NoError(t, err)
+	b, err := db.CreateTranscript(ctx, store.NewTranscript{Name: "b"})
+	require.NoError(t, err)
+	ctxA, ctxB := parley.NewContextWithSubject(ctx, a.ID), parley.NewContextWithSubject(ctx, b.ID)
+	require.NoError(t, c.Put(ctxA, "shared", "llm", []byte(`"x"`)))
+	require.NoError(t, c.Put(ctxA, "a-only", "asr", []byte(`"y"`)))
+	require.NoError(t, c.Put(ctx, "nobody", "llm", []byte(`"z"`)))
+	require.NoError(t, c.Put(parley.NewContextWithSubject(ctx, "00000000-0000-4000-8000-000000000000"), "gone", "llm", []byte(`1`)),
+		"a subject that does not exist is no error")
+	_, ok, err := c.Get(ctxB, "shared")
+	require.NoError(t, err)
+	require.True(t, ok, "b uses the shared entry")
+	has := func(key string) bool {
+		_, ok, err := c.Get(ctx, key)
+		require.NoError(t, err)
+		return ok
+	}
+	require.NoError(t, db.DeleteTranscript(ctx, a.ID))
+	require.False(t, has("a-only"), "what only a used is gone")
+	require.True(t, has("shared"), "what b used too stays")
+	require.True(t, has("nobody"))
+	require.NoError(t, db.DeleteTranscript(ctx, b.ID))
+	require.False(t, has("shared"), "gone with its last user")
+	require.True(t, has("nobody"), "results of no transcript stay")
+}

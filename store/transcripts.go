@@ -388,11 +388,20 @@ func (db *DB) ReleaseDispatch(ctx context.Context, id string) error {
 	return wrapDBError("release dispatch", err)
 }
 
-// DeleteTranscript removes a transcript and everything that belongs to it
-// (not its stored audio; callers delete that first).
+// DeleteTranscript removes a transcript and everything that belongs to it:
+// its rows, and the cached provider results only it used (its words and
+// summaries; results another transcript also used stay). Not its stored
+// audio: callers delete that first.
 func (db *DB) DeleteTranscript(ctx context.Context, id string) error {
-	_, err := db.q.Exec(ctx, `DELETE FROM transcripts WHERE id = $1`, id)
-	return wrapDBError("delete transcript", err)
+	return db.InTx(ctx, func(tx *DB) error {
+		if _, err := tx.q.Exec(ctx, `DELETE FROM cache c USING cache_owners o
+			WHERE o.transcript_id = $1 AND c.key = o.key
+			AND NOT EXISTS (SELECT 1 FROM cache_owners x WHERE x.key = c.key AND x.transcript_id <> $1)`, id); err != nil {
+			return wrapDBError("delete transcript", err)
+		}
+		_, err := tx.q.Exec(ctx, `DELETE FROM transcripts WHERE id = $1`, id)
+		return wrapDBError("delete transcript", err)
+	})
 }
 
 // SetStepError records a failed step without changing the status (used for
