@@ -76,6 +76,12 @@ func (s *Server) dailyWebhook(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	res, err := s.TriggerRecording(r, ready.RecordingID, ready.RoomName, keys)
+	if errors.Is(err, pipeline.ErrRecordingDeleted) {
+		// Deleted for good by a user: Daily must not retry, and the
+		// recording is not processed again.
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ignored", "reason": parley.ErrorMessage(err)})
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -438,6 +438,34 @@ func TestLibrary(t *testing.T) {
 		}
 	})
 
+	t.Run("DeletedRecordingStaysDeleted", func(t *testing.T) {
+		rec := "rec-gone"
+		tr, err := s.DB.CreateTranscript(ctx, store.NewTranscript{Name: "daily meeting", RecordingID: &rec})
+		require.NoError(t, err)
+		key := "standup-20261122090000/1763800000000-00000000-0000-4000-8000-000000000000-cam-audio-1763800001000"
+		require.NoError(t, s.DB.UpsertRecording(ctx, store.Recording{ID: rec, Bucket: s.S3.Bucket(), TrackKeys: []string{key}, TranscriptID: &tr.ID}))
+		require.Equal(t, 200, s.API(ctx, "DELETE", "/v1/transcripts/"+tr.ID+"?permanent=true", nil, nil))
+		r, err := s.DB.GetRecording(ctx, rec)
+		require.NoError(t, err)
+		require.Empty(t, r.TrackKeys, "the recording is remembered without its tracks")
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		require.Equal(t, 409, s.API(ctx, "POST", "/v1/process", map[string]any{"recording_id": rec,
+			"tracks": []map[string]string{{"s3_key": "lib-launch/alice.webm"}}}, &e))
+		require.Contains(t, e.Error.Message, "not processed again")
+		body, err := json.Marshal(map[string]any{"version": "1.0.0", "type": "recording.ready-to-download", "id": "evt-gone",
+			"payload": map[string]any{"recording_id": rec, "room_name": "standup-20261122090000", "type": "raw-tracks",
+				"tracks": []map[string]any{{"type": "audio", "s3Key": key}}}})
+		require.NoError(t, err)
+		status, b := postDaily(t, s.APIURL, body, time.Now(), "")
+		require.Equal(t, 200, status, "Daily must not retry: %s", b)
+		require.Contains(t, string(b), `"status":"ignored"`)
+		var n int
+		require.NoError(t, s.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM transcripts WHERE recording_id = $1`, rec).Scan(&n))
+		require.Zero(t, n, "the deleted recording did not come back")
+	})
+
 	t.Run("CLI", func(t *testing.T) {
 		out, stderr, code := s.Run(ctx, "search", `"budget review"`)
 		require.Equal(t, 0, code, stderr)

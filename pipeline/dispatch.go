@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -29,6 +30,10 @@ type Dispatcher struct {
 	ParticipantID func(key string) string
 	Log           *slog.Logger
 }
+
+// ErrRecordingDeleted is the cause of Trigger's conflict for a recording
+// whose transcript was deleted for good.
+var ErrRecordingDeleted = errors.New("recording deleted")
 
 // dispatchLease bounds how long a crashed dispatcher can block another.
 const dispatchLease = time.Minute
@@ -59,6 +64,16 @@ type Result struct {
 func (d *Dispatcher) Trigger(ctx context.Context, req TriggerRequest) (Result, error) {
 	if len(req.Tracks) == 0 {
 		return Result{}, parley.Errorf(parley.EINVALID, "tracks: at least one track is needed")
+	}
+	if req.RecordingID != "" {
+		deleted, err := d.DB.RecordingDeleted(ctx, req.RecordingID)
+		if err != nil {
+			return Result{}, err
+		}
+		if deleted {
+			return Result{}, parley.WrapError(parley.ECONFLICT, ErrRecordingDeleted,
+				"recording %s: its transcript was deleted for good; it is not processed again", req.RecordingID)
+		}
 	}
 	nt := store.NewTranscript{Name: req.Name, SourceLanguage: req.Language, Status: parley.StatusUploaded}
 	if req.RoomID != "" {

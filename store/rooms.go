@@ -146,6 +146,14 @@ func (db *DB) SetRecordingInfo(ctx context.Context, id, mtgSessionID string, dur
 	return nil
 }
 
+// RecordingDeleted reports whether a recording's transcript was deleted
+// for good (such a recording is not processed again).
+func (db *DB) RecordingDeleted(ctx context.Context, id string) (bool, error) {
+	var deleted bool
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM recordings WHERE id = $1 AND deleted_at IS NOT NULL)`, id).Scan(&deleted)
+	return deleted, wrapDBError("recording deleted", err)
+}
+
 // RecordingExists reports whether a recording is known.
 func (db *DB) RecordingExists(ctx context.Context, id string) (bool, error) {
 	var ok bool

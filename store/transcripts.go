@@ -390,10 +390,17 @@ func (db *DB) ReleaseDispatch(ctx context.Context, id string) error {
 
 // DeleteTranscript removes a transcript and everything that belongs to it:
 // its rows, and the cached provider results only it used (its words and
-// summaries; results another transcript also used stay). Not its stored
+// summaries; results another transcript also used stay). Its Daily
+// recording stays known as deleted (RecordingDeleted). Not its stored
 // audio: callers delete that first.
 func (db *DB) DeleteTranscript(ctx context.Context, id string) error {
 	return db.InTx(ctx, func(tx *DB) error {
+		// Its Daily recording is remembered as deleted (never processed
+		// again), without its track list.
+		if _, err := tx.q.Exec(ctx, `UPDATE recordings SET deleted_at = now(), track_keys = '{}'
+			WHERE transcript_id = $1 OR id = (SELECT recording_id FROM transcripts WHERE id = $1)`, id); err != nil {
+			return wrapDBError("delete transcript", err)
+		}
 		if _, err := tx.q.Exec(ctx, `DELETE FROM cache c USING cache_owners o
 			WHERE o.transcript_id = $1 AND c.key = o.key
 			AND NOT EXISTS (SELECT 1 FROM cache_owners x WHERE x.key = c.key AND x.transcript_id <> $1)`, id); err != nil {

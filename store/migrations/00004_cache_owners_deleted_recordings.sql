@@ -11,5 +11,10 @@ CREATE TABLE cache_owners (
 );
 CREATE INDEX cache_owners_key ON cache_owners (key);
 
+-- A Daily recording whose transcript was deleted for good: a webhook
+-- delivered again (or the polling fallback) must not bring it back.
+ALTER TABLE recordings ADD COLUMN deleted_at timestamptz;
+
 -- +goose Down
+ALTER TABLE recordings DROP COLUMN deleted_at;
 DROP TABLE cache_owners;
