@@ -23,7 +23,10 @@
 #   - packages come from tools/dashboard/pnpm-lock.yaml: Hatchet's lockfile
 #     with better-emitter 3.0.0 instead of 4.0.1 (not served here) and
 #     without the linters, test runners and type checker (see
-#     tools/dashboard/dashboard.mjs); install scripts are not run; pnpm's
+#     tools/dashboard/dashboard.mjs), installed by the pnpm Hatchet names
+#     (fetched as a tarball and checked against the sha512 that
+#     tools/dashboard/package.json pins: no npm needed, nor corepack, whose
+#     signature check fails here); install scripts are not run; pnpm's
 #     package store is kept in the cache (about 0.6 GB): removing the
 #     node_modules of the build then only unlinks hard links, which is
 #     seconds instead of most of a minute on a disk mounted with discard;
@@ -51,29 +54,77 @@ dashboard_dist() { echo "$(dashboard_cache)/hatchet-dashboard-$(dashboard_versio
 
 dashboard_say() { printf '\033[1mdashboard:\033[0m %s\n' "$*" >&2; }
 
+# dashboard_registry: the npm registry (npm's setting when npm is there;
+# pnpm reads the same .npmrc).
+dashboard_registry() {
+	local r=${npm_config_registry:-}
+	if [ -z "$r" ] && command -v npm >/dev/null; then r=$(npm config get registry 2>/dev/null); fi
+	r=${r:-https://registry.npmjs.org/}
+	echo "${r%/}"
+}
+
 # dashboard_unavailable: why the dashboard cannot be built here (empty when
 # it can). Checks the tools and whether the npm registry answers.
 dashboard_unavailable() {
 	command -v node >/dev/null || { echo "Node.js is not installed"; return; }
-	command -v npm >/dev/null || { echo "npm is not installed"; return; }
 	node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' ||
 		{ echo "Node.js $(node --version) is too old (18 or newer is needed)"; return; }
 	python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null ||
 		{ echo "python3 3.10 or newer is needed to generate the docs index"; return; }
-	local registry pnpm
-	registry=$(npm config get registry 2>/dev/null)
-	registry=${registry%/}
-	pnpm=$(node -p 'require(process.argv[1]).packageManager.split("+")[0].replace("@", "/")' "$DASHBOARD_TOOLS/package.json")
-	curl -fsS -o /dev/null --max-time 10 "$registry/$pnpm" 2>/dev/null ||
+	local registry
+	registry=$(dashboard_registry)
+	curl -fsS -o /dev/null --max-time 10 "$registry/pnpm/$(dashboard_pnpm_version "$DASHBOARD_TOOLS/package.json")" 2>/dev/null ||
 		{ echo "the npm registry $registry cannot be reached"; return; }
 }
 
-# dashboard_pnpm ARGS...: the pnpm version that package.json (in the
-# current directory) names.
+# dashboard_pnpm_version PACKAGE.JSON: the pnpm version it names
+# (packageManager: pnpm@VERSION[+sha512.HEX]).
+dashboard_pnpm_version() {
+	node -p 'require(require("path").resolve(process.argv[1])).packageManager.replace(/^pnpm@/, "").split("+")[0]' "$1"
+}
+
+# dashboard_registry_sha512 VERSION: the sha512 (hex) the registry
+# publishes for pnpm's tarball.
+dashboard_registry_sha512() {
+	curl -fsS --max-time 30 "$(dashboard_registry)/pnpm/$1" |
+		node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () =>
+			console.log(Buffer.from(JSON.parse(s).dist.integrity.replace(/^sha512-/, ""), "base64").toString("hex")))'
+}
+
+# dashboard_pnpm ARGS...: runs the pnpm that package.json (in the current
+# directory) names. pnpm is one package without dependencies: it comes as
+# the registry's tarball, checked against the sha512 that package.json pins
+# (or, when it pins none, the registry's own), cached. Node.js is all it
+# needs: no npm.
 dashboard_pnpm() {
-	local v
-	v=$(node -p 'require(process.cwd() + "/package.json").packageManager.split("+")[0]')
-	npx --yes "$v" "$@"
+	local v want dir
+	# (Called where `set -e` may not hold: every step checks.)
+	v=$(dashboard_pnpm_version package.json) || return 1
+	want=$(node -p '(require(process.cwd() + "/package.json").packageManager.match(/\+sha512\.([0-9a-f]+)$/) || [])[1] || ""') || return 1
+	dir=$(dashboard_cache)/pnpm-$v
+	if [ ! -f "$dir/package/bin/pnpm.cjs" ]; then
+		local registry tmp got
+		registry=$(dashboard_registry)
+		mkdir -p "$(dashboard_cache)" || return 1
+		tmp=$(mktemp -d "$(dashboard_cache)/.pnpm.XXXXXX") || return 1
+		if ! curl -fsS --max-time 300 -o "$tmp/pnpm.tgz" "$registry/pnpm/-/pnpm-$v.tgz"; then
+			rm -rf "$tmp"
+			echo "dashboard: could not download pnpm $v from $registry" >&2
+			return 1
+		fi
+		[ -n "$want" ] || want=$(dashboard_registry_sha512 "$v")
+		got=$(sha512sum "$tmp/pnpm.tgz" | cut -d' ' -f1)
+		if [ -z "$want" ] || [ "$got" != "$want" ]; then
+			rm -rf "$tmp"
+			echo "dashboard: pnpm-$v.tgz from $registry does not have the expected sha512" >&2
+			return 1
+		fi
+		tar -xzf "$tmp/pnpm.tgz" -C "$tmp" || { rm -rf "$tmp"; return 1; }
+		rm -f "$tmp/pnpm.tgz"
+		rm -rf "$dir"
+		mv "$tmp" "$dir" || return 1
+	fi
+	node "$dir/package/bin/pnpm.cjs" "$@"
 }
 
 # dashboard_module: the directory of the pinned hatchet module (downloaded
@@ -246,6 +297,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 		;;
 	lock)
 		command -v node >/dev/null || { dashboard_say "Node.js is needed"; exit 1; }
+		mkdir -p "$(dashboard_cache)"
 		version=$(dashboard_version)
 		mod=$(dashboard_module)
 		tmp=$(mktemp -d)
@@ -256,6 +308,16 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 		# Starting from Hatchet's lockfile, pnpm keeps its resolutions and
 		# only drops what is no longer needed and resolves what changed.
 		(cd "$tmp" && dashboard_pnpm install --lockfile-only --ignore-scripts --store-dir "$tmp/.pnpm-store")
+		# Pin pnpm itself too (the tarball dashboard_pnpm just checked against
+		# it): packageManager pnpm@VERSION+sha512.HEX, as corepack writes it.
+		pnpm_version=$(dashboard_pnpm_version "$tmp/package.json")
+		pnpm_sha=$(dashboard_registry_sha512 "$pnpm_version")
+		[ -n "$pnpm_sha" ]
+		node -e '
+			const fs = require("fs"), [file, v, sha] = process.argv.slice(1);
+			const p = JSON.parse(fs.readFileSync(file, "utf8"));
+			p.packageManager = `pnpm@${v}+sha512.${sha}`;
+			fs.writeFileSync(file, JSON.stringify(p, null, 2) + "\n");' "$tmp/package.json" "$pnpm_version" "$pnpm_sha"
 		cp "$tmp/package.json" "$tmp/pnpm-lock.yaml" "$DASHBOARD_TOOLS/"
 		dashboard_say "wrote tools/dashboard/package.json and pnpm-lock.yaml for Hatchet $version"
 		;;

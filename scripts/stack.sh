@@ -74,6 +74,7 @@ install_packages() {
 	done
 	if ! command -v psql >/dev/null; then missing+=(postgresql postgresql-client); fi
 	if ! command -v node >/dev/null; then missing+=(nodejs); fi # the web page's unit tests
+	if ! command -v python3 >/dev/null; then missing+=(python3); fi # the dashboard's docs index (scripts/dashboard.sh)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	say "installing Debian packages: ${missing[*]}"
 	local sudo=""
