@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-dev/parley/media"
+	"github.com/parley-dev/parley/media/mediaproc"
 	"github.com/parley-dev/parley/notify"
 	"github.com/parley-dev/parley/pipeline"
 	"github.com/parley-dev/parley/store"
@@ -85,6 +87,12 @@ type Config struct {
 	// DAILY_BUCKET (keys in DAILY_BUCKET are always accepted, keys under a
 	// transcript's own "<id>/" prefix never). Default: none.
 	ProcessPrefixes []string
+	// Media holds the limits of the `parley media exec` children that
+	// check, pad and mix untrusted audio: PARLEY_MEDIA_MAX_MEMORY (bytes,
+	// default 1 GiB), PARLEY_MEDIA_MAX_CPU (CPU time per operation,
+	// default 1h), PARLEY_MEDIA_MAX_DURATION (length of one track, default
+	// 8h).
+	Media mediaproc.Limits
 	// MaxConnections (PARLEY_HTTP_MAX_CONNECTIONS) caps the connections
 	// serve holds open; more wait to be accepted. Default 1024.
 	MaxConnections int
@@ -212,6 +220,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			}
 			c.ProcessPrefixes = append(c.ProcessPrefixes, p)
 		}
+	}
+	c.Media = mediaproc.Limits{
+		MaxMemory:   intVar("PARLEY_MEDIA_MAX_MEMORY", mediaproc.DefaultMaxMemory, 256<<20),
+		MaxCPU:      durVar("PARLEY_MEDIA_MAX_CPU", mediaproc.DefaultMaxCPU),
+		MaxDuration: durVar("PARLEY_MEDIA_MAX_DURATION", media.DefaultMaxTrackDuration),
+	}
+	if c.Media.MaxCPU < time.Second {
+		bad("PARLEY_MEDIA_MAX_CPU", "at least 1s")
 	}
 	c.MaxConnections = int(intVar("PARLEY_HTTP_MAX_CONNECTIONS", 1024, 1))
 	if d, err := time.ParseDuration(get("PARLEY_DRAIN_TIMEOUT", "60s")); err != nil || d < 0 {

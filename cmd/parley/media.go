@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/media"
+	"github.com/parley-dev/parley/media/mediaproc"
 )
 
 func init() { register("media", "probe, pad, mix and draw audio tracks", runMedia) }
@@ -69,6 +71,19 @@ func runMedia(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		return json.NewEncoder(env.Stdout).Encode(map[string][]float64{"waveform": w})
+	case "exec":
+		// Parley's own use: one operation on untrusted input, asked on
+		// stdin, answered on stdout (package mediaproc).
+		fs := newMediaFlags("exec", env)
+		maxMem := fs.Int64("max-memory", mediaproc.DefaultMaxMemory, "data limit in bytes")
+		maxCPU := fs.Int64("max-cpu", int64(mediaproc.DefaultMaxCPU.Seconds()), "CPU-time limit in seconds")
+		if err := parseMediaFlags(fs, rest, 0, 0); err != nil {
+			return err
+		}
+		if err := mediaproc.Serve(ctx, env.Stdin, env.Stdout, *maxMem, time.Duration(*maxCPU)*time.Second); err != nil {
+			return &exitError{code: 1} // the answer on stdout says why
+		}
+		return nil
 	case "split":
 		fs := newMediaFlags("split", env)
 		maxDur := fs.Float64("max-duration", 0, "longest piece in seconds (default 1200 unless --max-bytes is given)")

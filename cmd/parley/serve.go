@@ -52,7 +52,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxConcurrentUploads: cfg.MaxConcurrentUploads, UploadTimeout: cfg.UploadTimeout,
 		WebhookBodyTimeout: cfg.WebhookBodyTimeout, CheckWebhookURL: cfg.EgressAllow.CheckURL,
 		ProcessPrefixes: cfg.ProcessPrefixes}, api.Deps{
-		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{}, Pipeline: policies.Table(),
+		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{run: a.media}, Pipeline: policies.Table(),
 		WebVTT: notify.WebVTT, Hub: hub, Log: a.log,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

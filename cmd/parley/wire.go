@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/parley-dev/parley/hatchet"
 	"github.com/parley-dev/parley/llm"
 	"github.com/parley-dev/parley/media"
+	"github.com/parley-dev/parley/media/mediaproc"
 	"github.com/parley-dev/parley/notify"
 	"github.com/parley-dev/parley/pipeline"
 	"github.com/parley-dev/parley/store"
@@ -25,6 +27,7 @@ type app struct {
 	db      *store.DB
 	s3      *store.S3
 	hatchet *hatchet.Client
+	media   *mediaproc.Runner
 }
 
 // openApp connects to the database (checking its schema), storage and the
@@ -52,7 +55,10 @@ func openApp(ctx context.Context, env *Env, cfg Config) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, db: db, s3: s3, hatchet: hc}, nil
+	// Untrusted audio is checked, padded and mixed in child processes
+	// with these limits; the track limit also holds for what runs here.
+	media.SetMaxTrackDuration(cfg.Media.MaxDuration)
+	return &app{cfg: cfg, log: log, db: db, s3: s3, hatchet: hc, media: &mediaproc.Runner{Limits: cfg.Media}}, nil
 }
 
 func (a *app) close() { a.db.Close() }
@@ -72,7 +78,7 @@ func (a *app) steps(env *Env) (*pipeline.Steps, *tracks.Steps, error) {
 	chat := llm.NewLLM(pcfg, cache, nil, a.log)
 	work := os.TempDir()
 	s := &pipeline.Steps{
-		DB: a.db, Storage: a.s3, Media: mediaAdapter{}, LLM: chat,
+		DB: a.db, Storage: a.s3, Media: mediaAdapter{run: a.media}, LLM: chat,
 		// Room webhooks and Zulip reach only what the egress policy allows.
 		Webhooks: &notify.WebhookSender{HTTPClient: a.cfg.EgressAllow.Client(false)},
 		Notify:   notifications{uiBaseURL: a.cfg.UIBaseURL},
@@ -86,15 +92,17 @@ func (a *app) steps(env *Env) (*pipeline.Steps, *tracks.Steps, error) {
 		APIKey: env.Getenv("ZULIP_API_KEY"), HTTPClient: a.cfg.EgressAllow.Client(true)}); z != nil {
 		s.Zulip = z
 	}
-	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}
+	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{run: a.media}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}
 	return s, ts, nil
 }
 
-// mediaAdapter is pipeline.Media over package media.
-type mediaAdapter struct{}
+// mediaAdapter is pipeline.Media over package media: the mixdown of the
+// original (untrusted) tracks runs in a child process; the waveform of
+// Parley's own MP3 in process.
+type mediaAdapter struct{ run *mediaproc.Runner }
 
-func (mediaAdapter) Mixdown(ctx context.Context, srcs []string, dst string) (pipeline.MixResult, error) {
-	r, err := media.Mixdown(ctx, srcs, dst, media.MixOptions{})
+func (m mediaAdapter) Mixdown(ctx context.Context, srcs []string, dst string) (pipeline.MixResult, error) {
+	r, err := m.run.Mixdown(ctx, srcs, dst, media.MixOptions{})
 	return pipeline.MixResult{Duration: r.Duration, Waveform: r.Waveform}, err
 }
 
@@ -102,12 +110,13 @@ func (mediaAdapter) Waveform(ctx context.Context, src string) ([]float64, error)
 	return media.Waveform(ctx, src)
 }
 
-// padder is tracks.Padder over media.Pad: the padded file starts at the
-// track's first sample, and Shift puts its times on meeting time.
-type padder struct{}
+// padder is tracks.Padder over media.Pad in a child process: the padded
+// file starts at the track's first sample, and Shift puts its times on
+// meeting time.
+type padder struct{ run *mediaproc.Runner }
 
-func (padder) Pad(ctx context.Context, src, dst string) (tracks.PadResult, error) {
-	r, err := media.Pad(ctx, src, dst, media.PadOptions{})
+func (p padder) Pad(ctx context.Context, src, dst string) (tracks.PadResult, error) {
+	r, err := p.run.Pad(ctx, src, dst, media.PadOptions{})
 	return tracks.PadResult{Offset: r.Offset, Duration: r.Duration, Shift: r.Shift, Ext: r.Ext, ContentType: r.ContentType}, err
 }
 
@@ -148,13 +157,16 @@ func (n notifications) WebhookPayload(event string, t *parley.Transcript, topics
 	return notify.WebhookPayload(event, t, topics, words, room, n.uiBaseURL, eventID, now)
 }
 
-// prober is api.Prober over media.
-type prober struct{}
+// prober is api.Prober over media.CheckAudio in a child process.
+type prober struct{ run *mediaproc.Runner }
 
-func (prober) CheckAudio(ctx context.Context, src string) error {
+func (p prober) CheckAudio(ctx context.Context, src string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := media.CheckAudio(ctx, src); err != nil {
+	if err := p.run.Check(ctx, src); err != nil {
+		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) && ctx.Err() != nil {
+			return parley.Errorf(parley.EINVALID, "%s: checking it took longer than 2 minutes", media.DisplayName(src))
+		}
 		return fmt.Errorf("check audio: %w", err)
 	}
 	return nil

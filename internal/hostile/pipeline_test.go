@@ -1,6 +1,7 @@
 package hostile_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/internal/e2e"
 	"github.com/parley-dev/parley/internal/testenv"
+	"github.com/parley-dev/parley/media/mediaproc"
 	"github.com/parley-dev/parley/store"
 )
 
@@ -28,7 +30,10 @@ type accepted struct {
 func TestHostilePipeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := e2e.New(t, e2e.Options{})
+	// The test hook: a media child whose input is named *crashme*, or is
+	// an upload (the upload check), kills itself, as a decoder crash on a
+	// crafted file would.
+	s := e2e.New(t, e2e.Options{Env: map[string]string{mediaproc.CrashEnv: "crashme,/uploads/"}})
 	worker := s.StartWorker()
 	serve := s.StartServe()
 	ready := watchReady(t, s.APIURL)
@@ -73,6 +78,38 @@ func TestHostilePipeline(t *testing.T) {
 			})
 		}
 		t.Cleanup(func() { require.Zero(t, target.Requests(), "the worker requested a URL from a file") })
+	})
+
+	t.Run("MediaChildCrash", func(t *testing.T) {
+		t.Parallel()
+		pid := worker.Pid()
+		key := s.Upload(ctx, meeting("alice.webm"), "room-hostile/crashme.webm")
+		var acc accepted
+		require.Equal(t, 202, s.API(ctx, "POST", "/v1/process", map[string]any{"tracks": []map[string]string{{"s3_key": key}}}, &acc))
+		tr := s.WaitStatus(ctx, acc.TranscriptID, 2*time.Minute, parley.StatusEnded, parley.StatusError)
+		require.Equal(t, parley.StatusError, tr.Status)
+		require.Equal(t, "pad_track", tr.Error.Step)
+		require.Contains(t, tr.Error.Message, "crashme.webm: the media process failed on this input: it was killed by signal killed")
+		steps, err := s.DB.ListSteps(ctx, tr.ID)
+		require.NoError(t, err)
+		for _, st := range steps {
+			if st.Name == "pad_track" {
+				require.Equal(t, 1, st.Attempts, "a crash is not retried")
+			}
+		}
+		require.Equal(t, pid, worker.Pid())
+		require.True(t, worker.Running(), "the worker is still up")
+
+		// The same file at the upload check: serve answers 400 and stays up.
+		id, err := s.DB.CreateTranscript(ctx, store.NewTranscript{})
+		require.NoError(t, err)
+		b, err := os.ReadFile(meeting("alice.webm"))
+		require.NoError(t, err)
+		status, body := upload(s, id.ID, "crashme.webm", bytes.NewReader(b), int64(len(b)))
+		require.Equal(t, 400, status, body)
+		require.Contains(t, body, "crashme.webm")
+		require.Contains(t, body, "killed by signal")
+		require.True(t, serve.Running())
 	})
 
 	t.Run("WebhookEgress", func(t *testing.T) {
