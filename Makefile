@@ -45,7 +45,7 @@ bench: ## benchmarks; results under bench/results/
 
 .PHONY: chaos
 chaos: ## the whole fault-injection suite (make test runs its fast part)
-	@GOTESTFLAGS="-tags chaos -run Chaos|Fault|WorkerCrash -p 1" scripts/test.sh
+	@GOTESTFLAGS="-tags chaos -run Chaos|Fault|WorkerCrash|Hostile -p 1" scripts/test.sh
 
 .PHONY: dashboard
 dashboard: ## build the Hatchet dashboard of the pinned version (make up does too) and serve it

@@ -401,16 +401,10 @@ func OwnedPrefix(key string) (transcriptID string, ok bool) {
 // deleted. It owns what lies under its prefix in the working bucket (its
 // uploads, padded tracks of any run, the MP3). The original tracks it was
 // given (Daily's raw tracks) are deleted only when no other transcript
-// whose audio is kept references them, and objects under another
-// transcript's prefix never. The transcript is marked first, so that of
-// two transcripts sharing a raw track and denied at once, at least one
-// sees the other's mark and deletes it. It is idempotent; the API uses it
-// too when consent is denied after a run has finished.
+// that keeps its audio references them (store.DB.OtherReferences), and
+// objects under another transcript's prefix never. It is idempotent; the
+// API uses it too when consent is denied after a run has finished.
 func DeleteAudio(ctx context.Context, db *store.DB, st ObjectDeleter, tid string) ([]string, error) {
-	yes, empty := true, ""
-	if err := db.UpdateTranscript(ctx, tid, store.TranscriptUpdate{AudioDeleted: &yes, AudioKey: &empty}); err != nil {
-		return nil, err
-	}
 	trs, err := db.ListTracks(ctx, tid)
 	if err != nil {
 		return nil, err
@@ -460,6 +454,10 @@ func DeleteAudio(ctx context.Context, db *store.DB, st ObjectDeleter, tid string
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return deleted, fmt.Errorf("delete audio: %w", err)
+	}
+	yes, empty := true, ""
+	if err := db.UpdateTranscript(ctx, tid, store.TranscriptUpdate{AudioDeleted: &yes, AudioKey: &empty}); err != nil {
+		return deleted, err
 	}
 	if err := db.ClearPaddedTracks(ctx, tid); err != nil {
 		return deleted, err

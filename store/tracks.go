@@ -116,13 +116,17 @@ func (db *DB) CountTracks(ctx context.Context, transcriptID string) (int, error)
 }
 
 // OtherReferences counts the transcripts other than transcriptID whose
-// tracks use bucket/key and whose audio is not deleted: a shared object
-// (a Daily raw track processed twice) stays while one of them needs it.
+// tracks use bucket/key and that keep their audio (not deleted, no consent
+// denied): a shared object (a Daily raw track processed twice) stays while
+// one of them needs it. A denial is stored before its deletion runs, so of
+// two transcripts sharing an object and denied at once, at least one sees
+// the other's denial and deletes it.
 func (db *DB) OtherReferences(ctx context.Context, transcriptID, bucket, key string) (int, error) {
 	var n int
 	err := db.q.QueryRow(ctx, `SELECT count(DISTINCT tr.transcript_id) FROM tracks tr
 		JOIN transcripts t ON t.id = tr.transcript_id
-		WHERE tr.bucket = $2 AND tr.s3_key = $3 AND tr.transcript_id <> $1 AND NOT t.audio_deleted`,
+		WHERE tr.bucket = $2 AND tr.s3_key = $3 AND tr.transcript_id <> $1 AND NOT t.audio_deleted
+		AND NOT EXISTS (SELECT 1 FROM consent c WHERE c.transcript_id = t.id AND NOT c.consent_given)`,
 		transcriptID, bucket, key).Scan(&n)
 	return n, wrapDBError("count track references", err)
 }
