@@ -39,7 +39,7 @@ func TestHostileComposePublishesLittle(t *testing.T) {
 		require.NotContains(t, p, "7077", "Hatchet's gRPC port is published")
 	}
 	for _, secret := range []string{"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "PARLEY_API_TOKEN"} {
-		uses := regexp.MustCompile(`\$\{` + secret + `(:[-?][^}]*)?\}`).FindAllString(string(b), -1)
+		uses := regexp.MustCompile(`\$\{`+secret+`(:[-?][^}]*)?\}`).FindAllString(string(b), -1)
 		require.NotEmpty(t, uses, secret)
 		for _, u := range uses {
 			require.True(t, strings.HasPrefix(u, "${"+secret+":?"), "%s has a default: %s", secret, u)
