@@ -230,7 +230,7 @@ func TestHostileConcurrentUploads(t *testing.T) {
 		open = append(open, sl)
 	}
 	// Once both are in, the third is refused without waiting.
-	s.WaitFor("two uploads in progress", 10*time.Second, func() bool {
+	s.WaitFor("two uploads in progress", time.Minute, func() bool {
 		st, body := upload(s, tr.ID, "third.wav", bytes.NewReader(wavHeader(0)), 44)
 		if st == 429 {
 			require.Contains(t, body, "too many uploads at once (2")
