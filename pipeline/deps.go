@@ -108,8 +108,6 @@ type TrackRunner interface {
 
 // Settings are the pipeline's tunables.
 type Settings struct {
-	// TopicChunkWords is the number of words per topic chunk. Default 300.
-	TopicChunkWords int
 	// LLMConcurrency bounds concurrent LLM calls inside one step. Default 4.
 	LLMConcurrency int
 	// WorkDir holds temporary files. Default os.TempDir().

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -12,19 +13,17 @@ import (
 	"github.com/parley-dev/parley/store"
 )
 
-// MaxSubjects caps the subjects summarised per meeting.
-const MaxSubjects = 6
-
 // DetectTopicsOutput is detect_topics' output.
 type DetectTopicsOutput struct {
 	Topics int `json:"topics"`
 	Words  int `json:"words"`
 }
 
-// DetectTopics splits the merged words into chunks of TopicChunkWords and
-// asks the LLM for each chunk's title and summary (in parallel, bounded);
-// timestamp and duration come from the words, not the LLM. Topics are
-// stored (stable ids) and announced in order.
+// DetectTopics cuts the merged words into chunks sized by the meeting's
+// length (TopicChunking) and asks the LLM for each chunk's title and
+// summary (in parallel, bounded); timestamp and duration come from the
+// words, not the LLM. Topics are stored (stable ids) and announced in
+// order.
 func (s *Steps) DetectTopics(ctx context.Context, in Input) (DetectTopicsOutput, error) {
 	words, err := s.DB.ListWords(ctx, in.TranscriptID)
 	if err != nil {
@@ -34,10 +33,14 @@ func (s *Steps) DetectTopics(ctx context.Context, in Input) (DetectTopicsOutput,
 	if err != nil {
 		return DetectTopicsOutput{}, err
 	}
-	size := cmp.Or(s.Settings.TopicChunkWords, 300)
-	var chunks [][2]int
-	for from := 0; from < len(words); from += size {
-		chunks = append(chunks, [2]int{from, min(from+size, len(words))})
+	d, err := s.meetingDuration(ctx, in.TranscriptID, words)
+	if err != nil {
+		return DetectTopicsOutput{}, err
+	}
+	_, cs := TopicChunking(len(words), d)
+	chunks := make([][2]int, len(cs))
+	for i, c := range cs {
+		chunks[i] = [2]int{c.From, c.To}
 	}
 	topics := make([]store.StoredTopic, len(chunks))
 	// A failed call does not cancel the others: what succeeds is cached,
@@ -129,25 +132,51 @@ type SubjectsOutput struct {
 	Subjects []string `json:"subjects"`
 }
 
-// ExtractSubjects finds the meeting's main subjects (at most six).
+// ExtractSubjects finds the meeting's main subjects: at most SubjectCap of
+// the meeting's duration (1 to 6).
 func (s *Steps) ExtractSubjects(ctx context.Context, in Input) (SubjectsOutput, error) {
-	text, ps, err := s.transcriptText(ctx, in.TranscriptID)
+	words, err := s.DB.ListWords(ctx, in.TranscriptID)
 	if err != nil {
 		return SubjectsOutput{}, err
 	}
+	ps, err := s.DB.ListParticipants(ctx, in.TranscriptID)
+	if err != nil {
+		return SubjectsOutput{}, err
+	}
+	d, err := s.meetingDuration(ctx, in.TranscriptID, words)
+	if err != nil {
+		return SubjectsOutput{}, err
+	}
+	text := parley.TranscriptText(words, ps)
 	var subjects []string
 	if strings.TrimSpace(text) != "" {
 		if subjects, err = s.LLM.Subjects(ctx, text, ps); err != nil {
 			return SubjectsOutput{}, fmt.Errorf("extract subjects: %w", err)
 		}
 	}
-	if len(subjects) > MaxSubjects {
-		subjects = subjects[:MaxSubjects]
+	if limit := SubjectCap(d); len(subjects) > limit {
+		subjects = subjects[:limit]
 	}
 	if err := s.DB.ReplaceSubjects(ctx, in.TranscriptID, subjects); err != nil {
 		return SubjectsOutput{}, err
 	}
 	return SubjectsOutput{Subjects: subjects}, nil
+}
+
+// meetingDuration is what the topic and subject formulas call the
+// meeting's length: the transcript's duration (Daily's, or the mix's) or
+// the span of its words, whichever is longer (the mix may not be done yet
+// when topics are detected).
+func (s *Steps) meetingDuration(ctx context.Context, tid string, words []parley.Word) (time.Duration, error) {
+	t, err := s.DB.GetTranscript(ctx, tid)
+	if err != nil {
+		return 0, err
+	}
+	secs := t.DurationSeconds
+	if len(words) > 0 {
+		secs = max(secs, words[len(words)-1].End-words[0].Start)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 func (s *Steps) transcriptText(ctx context.Context, tid string) (string, []parley.Participant, error) {
