@@ -92,6 +92,13 @@ func transcribeFile(ctx context.Context, path string) ([]simWord, float64, error
 	regions := voiced(samples, rate)
 	var text []string
 	if info, err := media.Probe(ctx, path); err == nil {
+		if v := info.Tags[ScriptTag]; v != "" {
+			sc, err := ParseScript(v)
+			if err != nil {
+				return nil, 0, err
+			}
+			return sc.words(), sc.Minutes * 60, nil
+		}
 		text = strings.Fields(info.Tags[TextTag])
 	}
 	// "|" separates utterances (what is said between pauses); it is not a

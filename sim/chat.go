@@ -30,6 +30,36 @@ type chatRequest struct {
 	} `json:"response_format"`
 }
 
+// text is every message's text, one message a line.
+func (r *chatRequest) text() string {
+	var b strings.Builder
+	for _, m := range r.Messages {
+		b.WriteString(contentText(m.Content) + "\n")
+	}
+	return b.String()
+}
+
+// promptSHA256 identifies the question: equal for equal messages.
+func (r *chatRequest) promptSHA256() string {
+	sum := sha256.Sum256([]byte(r.text()))
+	return hex.EncodeToString(sum[:])
+}
+
+// kind is the prompt kind: the response_format schema name, else guessed
+// from the system prompt.
+func (r *chatRequest) kind() string {
+	if rf := r.ResponseFormat; rf != nil && rf.JSONSchema != nil && rf.JSONSchema.Name != "" {
+		return rf.JSONSchema.Name
+	}
+	var system strings.Builder
+	for _, m := range r.Messages {
+		if m.Role == "system" || m.Role == "developer" {
+			system.WriteString(contentText(m.Content) + "\n")
+		}
+	}
+	return guessKind(system.String())
+}
+
 func contentText(raw json.RawMessage) string {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
@@ -56,7 +86,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, e *Request) {
 		openAIError(w, 400, "expected a JSON body with model and messages", "invalid_request_error")
 		return
 	}
-	e.Fields = map[string]string{"model": req.Model, "messages": fmt.Sprint(len(req.Messages))}
+	if e.Fields == nil {
+		e.Fields = map[string]string{}
+	}
+	e.Fields["model"], e.Fields["messages"] = req.Model, fmt.Sprint(len(req.Messages))
 	if req.Temperature != nil {
 		e.Fields["temperature"] = fmt.Sprint(*req.Temperature)
 	}
@@ -93,6 +126,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, e *Request) {
 		}
 	}
 	e.Fields["prompt_chars"] = fmt.Sprint(all.Len())
+	e.Fields["prompt_sha256"] = req.promptSHA256()
 	if kind == "" {
 		kind = guessKind(system.String())
 	}

@@ -80,6 +80,11 @@ type Fault struct {
 	// Schema (llm only) limits the fault to chat requests whose
 	// response_format schema has this name (e.g. "recap").
 	Schema string `json:"schema,omitempty"`
+	// Contains (llm only) limits the fault to chat requests whose messages
+	// contain this text (e.g. "Item 137.", to fail the one topic chunk
+	// that holds a generated meeting's turn 137). With Schema, both must
+	// match.
+	Contains string `json:"contains,omitempty"`
 }
 
 // Request is one logged request.
@@ -100,7 +105,9 @@ type Request struct {
 	// Fields are the request's parameters: multipart form fields (and
 	// file, file_size) for ASR uploads; language, batch for
 	// transcriptions-from-url; model, response_format, strict,
-	// schema_required, messages, temperature, prompt_chars for chat; type, to, topic
+	// schema_required, messages, temperature, prompt_chars and
+	// prompt_sha256 (of the messages' text: equal for the same question) for
+	// chat; type, to, topic
 	// for Zulip; name for webhooks.
 	Fields map[string]string `json:"fields,omitempty"`
 	// Schema is the chat request's response_format schema name, or the
@@ -270,18 +277,25 @@ func (s *Server) edge(name string, h handlerFunc) http.HandlerFunc {
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		defer func() { s.record(*entry, sw.status) }()
 
+		var chat chatRequest
+		if name == EndpointLLM {
+			// Peek at the request without consuming the body: faults may
+			// target a schema or a prompt, and a faulted request is logged
+			// with its kind and prompt hash too.
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			_ = json.Unmarshal(body, &chat)
+			entry.Schema, entry.Fields = chat.kind(), map[string]string{"prompt_sha256": chat.promptSHA256()}
+		}
 		s.mu.Lock()
 		f := s.faults[name]
 		applies := true
-		if f.Schema != "" && name == EndpointLLM {
-			s.mu.Unlock()
-			// Peek at the schema without consuming the body.
-			body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var req chatRequest
-			_ = json.Unmarshal(body, &req)
-			match := req.ResponseFormat != nil && req.ResponseFormat.JSONSchema != nil && req.ResponseFormat.JSONSchema.Name == f.Schema
-			s.mu.Lock()
+		if (f.Schema != "" || f.Contains != "") && name == EndpointLLM {
+			match := f.Schema == "" ||
+				chat.ResponseFormat != nil && chat.ResponseFormat.JSONSchema != nil && chat.ResponseFormat.JSONSchema.Name == f.Schema
+			if f.Contains != "" {
+				match = match && strings.Contains(chat.text(), f.Contains)
+			}
 			if !match {
 				f, applies = Fault{}, false
 			}

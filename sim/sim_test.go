@@ -437,6 +437,25 @@ func TestFaults(t *testing.T) {
 		status, _ = call(t, "POST", base+"/v1/chat/completions", "application/json", chatRequest("recap", "s", "A: b."), nil)
 		require.Equal(t, 500, status)
 	})
+	t.Run("LLMFaultsForOnePrompt", func(t *testing.T) {
+		t.Parallel()
+		s, base := start(t, sim.Config{})
+		s.SetFault(sim.EndpointLLM, sim.Fault{ErrorRate: 1, ErrorStatus: 400, Schema: "topic", Contains: "Item 137."})
+		post := func(schema, user string) int {
+			status, _ := call(t, "POST", base+"/v1/chat/completions", "application/json", chatRequest(schema, "s", user), nil)
+			return status
+		}
+		require.Equal(t, 200, post("topic", "A: Item 136. The budget."), "another chunk")
+		require.Equal(t, 200, post("topic", "A: Item 1370. The budget."), "a longer number is another turn")
+		require.Equal(t, 200, post("subjects", "A: Item 137. The budget."), "another schema")
+		require.Equal(t, 400, post("topic", "A: Item 137. The budget."))
+		require.Equal(t, 400, post("topic", "A: Item 137. The budget."), "until the fault is cleared")
+		reqs := s.Requests(sim.EndpointLLM)
+		require.Len(t, reqs, 5)
+		require.Equal(t, reqs[3].Fields["prompt_sha256"], reqs[4].Fields["prompt_sha256"], "the same question has the same hash")
+		require.NotEqual(t, reqs[0].Fields["prompt_sha256"], reqs[3].Fields["prompt_sha256"])
+		require.Len(t, reqs[3].Fields["prompt_sha256"], 64)
+	})
 	t.Run("MalformedOncePerSchema", func(t *testing.T) {
 		t.Parallel()
 		_, base := start(t, sim.Config{Faults: map[string]sim.Fault{sim.EndpointLLM: {MalformedOnce: true}}})
@@ -607,4 +626,67 @@ func TestWebhookSinkAndRequestLog(t *testing.T) {
 
 	require.NoError(t, c.ClearRequests(ctx))
 	require.Empty(t, s.Requests(""))
+}
+
+func TestScript(t *testing.T) {
+	t.Parallel()
+	t.Run("ParseAndString", func(t *testing.T) {
+		t.Parallel()
+		sc := sim.Script{Minutes: 95, Speakers: 3, Speaker: 1}
+		got, err := sim.ParseScript(sc.String())
+		require.NoError(t, err)
+		require.Equal(t, sim.Script{Minutes: 95, Speakers: 3, Speaker: 1, WPM: 150, TurnSeconds: 20, SectionMinutes: 15}, got)
+		for v, msg := range map[string]string{
+			"minutes=0":                       "minutes must be in",
+			"minutes=10 speakers=2 speaker=2": "speaker 2 of 2",
+			"minutes=10 pace=3":               `unknown key "pace"`,
+			"minutes=ten":                     `minutes="ten" is not`,
+			"minutes":                         "not key=value",
+		} {
+			_, err := sim.ParseScript(v)
+			require.ErrorContains(t, err, msg, v)
+		}
+	})
+	t.Run("LongMeetingFromAShortFile", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		_, base := start(t, sim.Config{})
+		var all []struct {
+			Word       string
+			Start, End float64
+		}
+		for i := 0; i < 3; i++ {
+			p := filepath.Join(dir, fmt.Sprintf("s%d.webm", i))
+			out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+				"sine=d=1", "-c:a", "libopus", "-metadata",
+				sim.ScriptTag+"="+sim.Script{Minutes: 95, Speakers: 3, Speaker: i}.String(), p).CombinedOutput()
+			require.NoError(t, err, string(out))
+			status, b := upload(t, base, p, wordFields, "Bearer k")
+			require.Equal(t, 200, status, string(b))
+			var v verbose
+			require.NoError(t, json.Unmarshal(b, &v))
+			require.InDelta(t, 95*60, v.Duration, 0.001, "the script's duration, not the file's")
+			for _, w := range v.Words {
+				all = append(all, struct {
+					Word       string
+					Start, End float64
+				}{w.Word, w.Start, w.End})
+			}
+		}
+		require.InDelta(t, 95*150, len(all), 95*150/50, "about 150 words a minute")
+		last := 0.0
+		items := map[string]bool{}
+		for i, w := range all {
+			require.Less(t, w.Start, w.End)
+			last = max(last, w.End)
+			if w.Word == "Item" {
+				n := all[i+1].Word
+				require.False(t, items[n], "item %s is unique", n)
+				items[n] = true
+			}
+		}
+		require.Greater(t, last, 94.5*60, "words span the 95 minutes")
+		require.Len(t, items, 95*3, "one item per 20 s turn")
+		require.True(t, items["137."])
+	})
 }
