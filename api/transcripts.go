@@ -75,7 +75,15 @@ func (s *Server) exportTranscript(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	err = export.WriteZip(w, d, func() (io.ReadCloser, bool, error) { return audio, audio != nil, nil }, t.UpdatedAt)
+	if audio != nil {
+		defer audio.Close()
+	}
+	err = export.WriteZip(w, d, func() (io.ReadCloser, bool, error) {
+		if audio == nil {
+			return nil, false, nil
+		}
+		return io.NopCloser(audio), true, nil
+	}, t.UpdatedAt)
 	if err != nil {
 		// The answer has started: abort the connection so the client sees
 		// a failed download, never a short ZIP that looks whole.
