@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/parley-dev/parley/media"
 )
@@ -164,6 +165,16 @@ func transcribeFile(ctx context.Context, path string) ([]simWord, float64, error
 	return words, duration, nil
 }
 
+// audioTime is how long the modelled recogniser takes for seconds of
+// audio (Fault.AudioSpeed).
+func audioTime(r *http.Request, seconds float64) time.Duration {
+	speed := modelOf(r).fault.AudioSpeed
+	if speed <= 0 {
+		return 0
+	}
+	return time.Duration(seconds / speed * float64(time.Second))
+}
+
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // transcriptions is OpenAI's POST /v1/audio/transcriptions. Like OpenAI
@@ -217,6 +228,9 @@ func (s *Server) transcriptions(w http.ResponseWriter, r *http.Request, e *Reque
 	words, dur, err := transcribeFile(r.Context(), path)
 	if err != nil {
 		openAIError(w, 400, "could not decode the audio: "+err.Error(), "invalid_request_error")
+		return
+	}
+	if !answerAfter(w, r, e, audioTime(r, dur)) {
 		return
 	}
 	texts := make([]string, len(words))
@@ -339,9 +353,12 @@ func (s *Server) transcriptionsFromURL(w http.ResponseWriter, r *http.Request, e
 		return
 	}
 	defer cleanup()
-	words, _, err := transcribeFile(r.Context(), path)
+	words, dur, err := transcribeFile(r.Context(), path)
 	if err != nil {
 		writeJSON(w, 400, map[string]any{"detail": "could not decode the audio"})
+		return
+	}
+	if !answerAfter(w, r, e, audioTime(r, dur)) {
 		return
 	}
 	// The reference service keeps a leading space on each word.

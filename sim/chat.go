@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -152,6 +153,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, e *Request) {
 	}
 	prompt := (len(all.String()) + 3) / 4
 	completion := (len(answer) + 3) / 4
+	if per := modelOf(r).fault.MSPer100Tokens; per > 0 {
+		if !answerAfter(w, r, e, time.Duration(float64(prompt+completion)/100*per*float64(time.Millisecond))) {
+			return
+		}
+	}
 	sum := sha256.Sum256(body)
 	writeJSON(w, 200, map[string]any{
 		"id": "chatcmpl-sim-" + hex.EncodeToString(sum[:8]), "object": "chat.completion",

@@ -8,6 +8,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,6 +52,17 @@ func knownEndpoint(name string) bool {
 type Fault struct {
 	// LatencyMS is added to every answer.
 	LatencyMS int `json:"latency_ms,omitempty"`
+	// AudioSpeed (asr and asr_url only) models a recogniser that takes
+	// audio_seconds / AudioSpeed to answer (60: a fast GPU Whisper does an
+	// hour in a minute). The time is counted from the request's arrival
+	// and includes the simulator's own decoding; LatencyMS comes on top.
+	// 0 = answer as soon as the words are made.
+	AudioSpeed float64 `json:"audio_speed,omitempty"`
+	// MSPer100Tokens (llm only) models generation time: every answer
+	// takes LatencyMS + MSPer100Tokens per 100 tokens (prompt and
+	// completion, as the answer's usage counts them), from the request's
+	// arrival.
+	MSPer100Tokens float64 `json:"ms_per_100_tokens,omitempty"`
 	// ErrorRate (0..1) answers that share of requests with ErrorStatus
 	// (drawn from the seeded generator, so a run is reproducible).
 	ErrorRate float64 `json:"error_rate,omitempty"`
@@ -261,7 +273,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, entry *Request)
 // edge wraps an endpoint with faults and logging.
 func (s *Server) edge(name string, h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		entry := &Request{Time: time.Now().UTC(), Endpoint: name, Method: r.Method, Path: r.URL.Path,
+		t0 := time.Now()
+		entry := &Request{Time: t0.UTC(), Endpoint: name, Method: r.Method, Path: r.URL.Path,
 			Headers: map[string]string{}}
 		for _, h := range []string{"Content-Type", "User-Agent"} {
 			if v := r.Header.Get(h); v != "" {
@@ -346,7 +359,47 @@ func (s *Server) edge(name string, h handlerFunc) http.HandlerFunc {
 				"type": "simulated_error"}})
 			return
 		}
-		h(sw, r, entry)
+		h(sw, r.WithContext(context.WithValue(r.Context(), modelKey{}, model{arrival: t0, fault: f})), entry)
+	}
+}
+
+// modelKey carries a request's model (arrival, fault) to its handler.
+type modelKey struct{}
+
+type model struct {
+	arrival time.Time
+	fault   Fault
+}
+
+// modelOf returns the request's arrival and the fault that applies to it.
+func modelOf(r *http.Request) model {
+	m, _ := r.Context().Value(modelKey{}).(model)
+	if m.arrival.IsZero() {
+		m.arrival = time.Now()
+	}
+	return m
+}
+
+// answerAfter holds the answer until d after the request arrived, plus
+// the fault's LatencyMS (already spent before the handler ran). It
+// reports false, with the entry marked 499, when the client gave up.
+func answerAfter(w http.ResponseWriter, r *http.Request, e *Request, d time.Duration) bool {
+	m := modelOf(r)
+	wait := time.Until(m.arrival.Add(time.Duration(m.fault.LatencyMS)*time.Millisecond + d))
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		e.Faulted = true
+		if sw, ok := w.(*statusWriter); ok {
+			sw.status = 499
+		}
+		return false
 	}
 }
 

@@ -690,3 +690,76 @@ func TestScript(t *testing.T) {
 		require.True(t, items["137."])
 	})
 }
+
+// TestLatencyModels: the benchmark's provider models. The recogniser
+// answers no sooner than audio_seconds / AudioSpeed after the request
+// arrived, the LLM no sooner than LatencyMS + MSPer100Tokens per 100
+// tokens of its own usage count.
+func TestLatencyModels(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	long := track(t, dir, "long.ogg", [][2]float64{{1, 2}, {6, 8}}, "", 12)
+	t.Run("ASRAudioSpeed", func(t *testing.T) {
+		t.Parallel()
+		s, base := start(t, sim.Config{Faults: map[string]sim.Fault{sim.EndpointASR: {AudioSpeed: 20}}})
+		t0 := time.Now()
+		status, b := upload(t, base, long, wordFields, "")
+		took := time.Since(t0)
+		require.Equal(t, 200, status, string(b))
+		var v verbose
+		require.NoError(t, json.Unmarshal(b, &v))
+		require.InDelta(t, 12, v.Duration, 0.1)
+		require.GreaterOrEqual(t, took, 600*time.Millisecond, "12 s of audio at 20x")
+		require.Equal(t, 200, s.Requests(sim.EndpointASR)[0].Status)
+	})
+	t.Run("ASRAudioSpeedClientGivesUp", func(t *testing.T) {
+		t.Parallel()
+		s, base := start(t, sim.Config{Faults: map[string]sim.Fault{sim.EndpointASR: {AudioSpeed: 0.01}}})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		b, err := os.ReadFile(long)
+		require.NoError(t, err)
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, err := mw.CreateFormFile("file", "long.ogg")
+		require.NoError(t, err)
+		_, err = fw.Write(b)
+		require.NoError(t, err)
+		require.NoError(t, mw.WriteField("model", "whisper-1"))
+		require.NoError(t, mw.Close())
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/audio/transcriptions", &body)
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		_, err = http.DefaultClient.Do(req)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Eventually(t, func() bool { return len(s.Requests(sim.EndpointASR)) == 1 }, 10*time.Second, 10*time.Millisecond)
+		require.Equal(t, 499, s.Requests(sim.EndpointASR)[0].Status)
+	})
+	t.Run("ASRFromURLAudioSpeed", func(t *testing.T) {
+		t.Parallel()
+		files := httptest.NewServer(http.FileServer(http.Dir(dir)))
+		t.Cleanup(files.Close)
+		_, base := start(t, sim.Config{Faults: map[string]sim.Fault{sim.EndpointASRURL: {AudioSpeed: 24}}})
+		body, err := json.Marshal(map[string]any{"audio_file_url": files.URL + "/long.ogg"})
+		require.NoError(t, err)
+		t0 := time.Now()
+		status, b := call(t, "POST", base+"/v1/audio/transcriptions-from-url", "application/json", body, nil)
+		require.Equal(t, 200, status, string(b))
+		require.GreaterOrEqual(t, time.Since(t0), 500*time.Millisecond, "12 s of audio at 24x")
+	})
+	t.Run("LLMPerToken", func(t *testing.T) {
+		t.Parallel()
+		_, base := start(t, sim.Config{Faults: map[string]sim.Fault{sim.EndpointLLM: {LatencyMS: 100, MSPer100Tokens: 20}}})
+		user := strings.Repeat("Ana: We review the budget today. ", 300) // ~2,500 tokens
+		t0 := time.Now()
+		status, b := call(t, "POST", base+"/v1/chat/completions", "application/json", chatRequest("topic", "system", user), nil)
+		took := time.Since(t0)
+		require.Equal(t, 200, status, string(b))
+		var c completion
+		require.NoError(t, json.Unmarshal(b, &c))
+		tokens := c.Usage.PromptTokens + c.Usage.CompletionTokens
+		require.Greater(t, tokens, 2000)
+		want := 100*time.Millisecond + time.Duration(tokens)*20*time.Millisecond/100
+		require.GreaterOrEqual(t, took, want, "%d tokens", tokens)
+	})
+}

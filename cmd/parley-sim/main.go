@@ -8,6 +8,7 @@
 //	           [-daily-fixtures recordings.json] [-asr-max-upload-bytes N]
 //	           [-ENDPOINT-latency D] [-ENDPOINT-error-rate R] [-ENDPOINT-error-status S]
 //	           [-ENDPOINT-fail-next N] [-ENDPOINT-hang]
+//	           [-asr-audio-speed X] [-asr-url-audio-speed X] [-llm-ms-per-100-tokens MS]
 //	           [-llm-malformed-once] [-llm-malformed] [-llm-invalid-once] [-asr-no-words]
 //
 // ENDPOINT is asr, asr-url, llm, daily, zulip or webhook. Faults can also
@@ -15,6 +16,11 @@
 // "error_status":503}}, DELETE /_sim/faults heals everything; the request
 // log is at GET /_sim/requests?endpoint=asr (DELETE clears it). See package
 // sim for the whole control API.
+//
+// Latency models for benchmarks: -asr-audio-speed 60 answers a
+// transcription in audio_seconds / 60 (a fast GPU Whisper); -llm-latency
+// 1.5s -llm-ms-per-100-tokens 20 makes every chat answer take 1.5 s plus
+// 20 ms per 100 tokens (prompt and completion).
 package main
 
 import (
@@ -78,6 +84,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(base s
 	malformed := fs.Bool("llm-malformed", false, "always answer malformed JSON")
 	invalidOnce := fs.Bool("llm-invalid-once", false, "answer {} (JSON without the schema's fields) once per prompt kind")
 	noWords := fs.Bool("asr-no-words", false, "answer verbose_json with segments but no word timestamps")
+	asrSpeed := fs.Float64("asr-audio-speed", 0, "model a recogniser that answers in audio_seconds / X (0 = at once)")
+	asrURLSpeed := fs.Float64("asr-url-audio-speed", 0, "the same for transcriptions-from-url")
+	perTokens := fs.Float64("llm-ms-per-100-tokens", 0, "chat answers take -llm-latency plus this many ms per 100 tokens")
 	eps := map[string]*endpointFlags{}
 	for _, ep := range sim.Endpoints {
 		f := &endpointFlags{}
@@ -95,6 +104,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(base s
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if *asrSpeed < 0 || *asrURLSpeed < 0 || *perTokens < 0 {
+		return fmt.Errorf("-asr-audio-speed, -asr-url-audio-speed and -llm-ms-per-100-tokens must not be negative")
+	}
 	cfg := sim.Config{LogPath: *logPath, Seed: *seed, MaxUploadBytes: *maxUpload, Faults: map[string]sim.Fault{},
 		Log: slog.New(slog.NewTextHandler(stderr, nil))}
 	for ep, f := range eps {
@@ -108,8 +120,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(base s
 		switch ep {
 		case sim.EndpointLLM:
 			fault.MalformedOnce, fault.Malformed, fault.InvalidOnce = *malformedOnce, *malformed, *invalidOnce
+			fault.MSPer100Tokens = *perTokens
 		case sim.EndpointASR:
 			fault.NoWords = *noWords
+			fault.AudioSpeed = *asrSpeed
+		case sim.EndpointASRURL:
+			fault.AudioSpeed = *asrURLSpeed
 		}
 		if fault != (sim.Fault{}) {
 			fault.ErrorStatus = f.status

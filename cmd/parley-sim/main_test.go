@@ -48,7 +48,8 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-log", logPath, "-daily-fixtures", fixtures,
-			"-asr-fail-next", "2", "-asr-error-status", "503", "-llm-malformed-once", "-webhook-latency", "10ms"},
+			"-asr-fail-next", "2", "-asr-error-status", "503", "-llm-malformed-once", "-webhook-latency", "10ms",
+			"-asr-audio-speed", "60", "-asr-url-audio-speed", "30", "-llm-latency", "1500ms", "-llm-ms-per-100-tokens", "20"},
 			&stderr, func(base string) { baseCh <- base })
 	}()
 	var base string
@@ -71,8 +72,9 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	faults, err := c.Faults(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]sim.Fault{
-		sim.EndpointASR:     {FailNext: 2, ErrorStatus: 503},
-		sim.EndpointLLM:     {MalformedOnce: true, ErrorStatus: 500},
+		sim.EndpointASR:     {FailNext: 2, ErrorStatus: 503, AudioSpeed: 60},
+		sim.EndpointASRURL:  {AudioSpeed: 30, ErrorStatus: 500},
+		sim.EndpointLLM:     {MalformedOnce: true, ErrorStatus: 500, LatencyMS: 1500, MSPer100Tokens: 20},
 		sim.EndpointWebhook: {LatencyMS: 10, ErrorStatus: 500},
 	}, faults)
 	recs, err := c.DailyRecordings(ctx)
@@ -108,6 +110,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"-asr-error-status", "200"}, "-asr-error-status 200 is not a 4xx or 5xx status"},
 		{[]string{"-daily-fixtures", "/nonexistent.json"}, "daily fixtures"},
 		{[]string{"-nope"}, "flag provided but not defined"},
+		{[]string{"-asr-audio-speed", "-1"}, "must not be negative"},
 		{[]string{"extra"}, "unexpected arguments"},
 	} {
 		t.Run(tt.want, func(t *testing.T) {
