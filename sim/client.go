@@ -115,3 +115,10 @@ func (c *Client) ZulipMessages(ctx context.Context) ([]ZulipMessage, error) {
 	err := c.do(ctx, http.MethodGet, "/_sim/zulip/messages", nil, &out)
 	return out, err
 }
+
+// SMTPMessages returns the messages the SMTP sink received.
+func (c *Client) SMTPMessages(ctx context.Context) ([]SMTPMessage, error) {
+	var out []SMTPMessage
+	err := c.do(ctx, http.MethodGet, "/_sim/smtp/messages", nil, &out)
+	return out, err
+}

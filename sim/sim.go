@@ -1,7 +1,7 @@
 // Package sim is parley-sim: a local simulator of every outside service
 // Parley talks to (OpenAI-compatible ASR and chat, the reference GPU
-// service, Daily, Zulip, webhook receivers), for development, demos, tests
-// and benchmarks. Answers are deterministic and derived from the input
+// service, Daily, Zulip, webhook receivers, an SMTP server), for
+// development, demos, tests and benchmarks. Answers are deterministic and derived from the input
 // (words are placed where the audio has energy), every endpoint can be
 // slowed down, made to fail or to hang, and every request is logged.
 package sim
@@ -29,13 +29,16 @@ const (
 	EndpointDaily   = "daily"   // GET /v1/recordings..., /v1/meetings/.../participants
 	EndpointZulip   = "zulip"   // POST/PATCH /api/v1/messages
 	EndpointWebhook = "webhook" // POST /webhook/{name}
+	// EndpointSMTP is the SMTP sink (Server.ListenSMTP): one entry per
+	// message; its faults answer the message with an SMTP code.
+	EndpointSMTP = "smtp"
 	// EndpointOther logs requests to routes the simulator does not have
 	// (answered 404; no faults apply).
 	EndpointOther = "other"
 )
 
 // Endpoints lists every endpoint name.
-var Endpoints = []string{EndpointASR, EndpointASRURL, EndpointLLM, EndpointDaily, EndpointZulip, EndpointWebhook}
+var Endpoints = []string{EndpointASR, EndpointASRURL, EndpointLLM, EndpointDaily, EndpointZulip, EndpointWebhook, EndpointSMTP}
 
 func knownEndpoint(name string) bool {
 	for _, e := range Endpoints {
@@ -66,8 +69,8 @@ type Fault struct {
 	// ErrorRate (0..1) answers that share of requests with ErrorStatus
 	// (drawn from the seeded generator, so a run is reproducible).
 	ErrorRate float64 `json:"error_rate,omitempty"`
-	// ErrorStatus is the status of injected errors (5xx or 4xx). Default
-	// 500.
+	// ErrorStatus is the status of injected errors (5xx or 4xx; for smtp
+	// an SMTP reply code such as 451 or 550). Default 500.
 	ErrorStatus int `json:"error_status,omitempty"`
 	// FailNext answers the next N requests with ErrorStatus, then the
 	// endpoint is healthy again.
@@ -170,6 +173,7 @@ type Server struct {
 	mux       *http.ServeMux
 	hang      chan struct{}
 	maxUpload int64
+	smtp      *smtpSink // nil until ListenSMTP
 }
 
 // New returns a simulator.
@@ -208,7 +212,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close releases hung requests and the log file.
+// Close releases hung requests, stops the SMTP sink and closes the log
+// file.
 func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,6 +222,7 @@ func (s *Server) Close() {
 	default:
 		close(s.hang)
 	}
+	s.closeSMTP()
 	if s.logFile != nil {
 		s.logFile.Close()
 		s.logFile = nil
@@ -250,6 +256,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /_sim/daily/recordings", s.addRecording)
 	m.HandleFunc("GET /_sim/daily/recordings", s.listRecordings)
 	m.HandleFunc("GET /_sim/zulip/messages", s.zulipMessages)
+	m.HandleFunc("GET /_sim/smtp/messages", s.smtpMessages)
+	m.HandleFunc("DELETE /_sim/smtp/messages", s.deleteSMTPMessages)
+	m.HandleFunc("GET /_sim/smtp/cert", s.smtpCert)
 }
 
 // ServeHTTP implements http.Handler.

@@ -1,6 +1,7 @@
 // Command parley-sim simulates every outside service Parley talks to —
-// OpenAI-compatible ASR and chat, the reference GPU service, Daily, Zulip
-// and webhook receivers — for development, demos, tests and benchmarks. It
+// OpenAI-compatible ASR and chat, the reference GPU service, Daily, Zulip,
+// webhook receivers and an SMTP server — for development, demos, tests and
+// benchmarks. It
 // is not a real provider: transcripts and summaries it returns are made up
 // from the audio's energy and the prompt's text.
 //
@@ -10,8 +11,14 @@
 //	           [-ENDPOINT-fail-next N] [-ENDPOINT-hang]
 //	           [-asr-audio-speed X] [-asr-url-audio-speed X] [-llm-ms-per-100-tokens MS]
 //	           [-llm-malformed-once] [-llm-malformed] [-llm-invalid-once] [-asr-no-words]
+//	           [-smtp-addr 127.0.0.1:2525 [-smtp-cert cert.pem]]
 //
-// ENDPOINT is asr, asr-url, llm, daily, zulip or webhook. Faults can also
+// ENDPOINT is asr, asr-url, llm, daily, zulip, webhook or smtp (for smtp the
+// error status is an SMTP reply code such as 451 or 550, answered at the end
+// of a message's DATA). -smtp-addr starts the SMTP sink: STARTTLS with a
+// self-signed certificate made at start (written to -smtp-cert, and served
+// at GET /_sim/smtp/cert), AUTH PLAIN with any credentials, every message
+// kept (GET /_sim/smtp/messages). Faults can also
 // be changed at runtime: PUT /_sim/faults {"asr":{"fail_next":2,
 // "error_status":503}}, DELETE /_sim/faults heals everything; the request
 // log is at GET /_sim/requests?endpoint=asr (DELETE clears it). See package
@@ -87,6 +94,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(base s
 	asrSpeed := fs.Float64("asr-audio-speed", 0, "model a recogniser that answers in audio_seconds / X (0 = at once)")
 	asrURLSpeed := fs.Float64("asr-url-audio-speed", 0, "the same for transcriptions-from-url")
 	perTokens := fs.Float64("llm-ms-per-100-tokens", 0, "chat answers take -llm-latency plus this many ms per 100 tokens")
+	smtpAddr := fs.String("smtp-addr", "", "start the SMTP sink on this address (e.g. 127.0.0.1:2525); off when empty")
+	smtpCert := fs.String("smtp-cert", "", "write the SMTP sink's self-signed certificate (PEM) to this file")
 	eps := map[string]*endpointFlags{}
 	for _, ep := range sim.Endpoints {
 		f := &endpointFlags{}
@@ -94,7 +103,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(base s
 		name := flagName(ep)
 		fs.DurationVar(&f.latency, name+"-latency", 0, "added latency of "+ep+" answers")
 		fs.Float64Var(&f.rate, name+"-error-rate", 0, "share (0..1) of "+ep+" requests answered with an error")
-		fs.IntVar(&f.status, name+"-error-status", 500, "status of injected "+ep+" errors (5xx or 4xx)")
+		fs.IntVar(&f.status, name+"-error-status", 500, "status of injected "+ep+" errors (5xx or 4xx; an SMTP code for smtp)")
 		fs.IntVar(&f.failNext, name+"-fail-next", 0, "answer the first N "+ep+" requests with the error status")
 		fs.BoolVar(&f.hang, name+"-hang", false, "never answer "+ep+" requests")
 	}
@@ -144,6 +153,22 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(base s
 		return err
 	}
 	defer s.Close()
+	if *smtpCert != "" && *smtpAddr == "" {
+		return errors.New("-smtp-cert needs -smtp-addr")
+	}
+	if *smtpAddr != "" {
+		a, err := s.ListenSMTP(*smtpAddr)
+		if err != nil {
+			return err
+		}
+		if *smtpCert != "" {
+			if err := os.WriteFile(*smtpCert, s.SMTPCertPEM(), 0o644); err != nil {
+				return fmt.Errorf("-smtp-cert: %w", err)
+			}
+		}
+		fmt.Fprintf(stderr, "parley-sim: SMTP sink on %s (STARTTLS, self-signed certificate%s)\n", a,
+			map[bool]string{true: " in " + *smtpCert}[*smtpCert != ""])
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
 	"net/http"
+	"net/smtp"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +117,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{[]string{"-nope"}, "flag provided but not defined"},
 		{[]string{"-asr-audio-speed", "-1"}, "must not be negative"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-smtp-cert", "x.pem"}, "-smtp-cert needs -smtp-addr"},
 	} {
 		t.Run(tt.want, func(t *testing.T) {
 			t.Parallel()
@@ -120,4 +126,74 @@ func TestRunRefusesBadFlags(t *testing.T) {
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
+}
+
+// TestRunSMTPSink: -smtp-addr starts the sink with STARTTLS (its
+// certificate in -smtp-cert), and -smtp-fail-next/-smtp-error-status answer
+// the first message with that SMTP code.
+func TestRunSMTPSink(t *testing.T) {
+	t.Parallel()
+	certPath := filepath.Join(t.TempDir(), "smtp.pem")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	baseCh := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-smtp-addr", "127.0.0.1:0", "-smtp-cert", certPath,
+			"-smtp-fail-next", "1", "-smtp-error-status", "451"}, &stderr, func(base string) { baseCh <- base })
+	}()
+	var base string
+	select {
+	case base = <-baseCh:
+	case err := <-done:
+		t.Fatalf("run ended: %v\n%s", err, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("parley-sim did not start")
+	}
+	m := regexp.MustCompile(`SMTP sink on (\S+) `).FindStringSubmatch(stderr.String())
+	require.Len(t, m, 2, stderr.String())
+	pemBytes, err := os.ReadFile(certPath)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pemBytes))
+
+	send := func() error {
+		c, err := smtp.Dial(m[1])
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.StartTLS(&tls.Config{ServerName: "127.0.0.1", RootCAs: pool}); err != nil {
+			return err
+		}
+		if err := c.Mail("parley@example.com"); err != nil {
+			return err
+		}
+		if err := c.Rcpt("ana@example.com"); err != nil {
+			return err
+		}
+		w, err := c.Data()
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, "Subject: hi\r\n\r\nhello\r\n"); err != nil {
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		return c.Quit()
+	}
+	require.ErrorContains(t, send(), "451")
+	require.NoError(t, send())
+	msgs, err := (&sim.Client{Base: base}).SMTPMessages(ctx)
+	require.NoError(t, err)
+	require.Len(t, msgs, 2)
+	require.Equal(t, []int{451, 250}, []int{msgs[0].Status, msgs[1].Status})
+	require.True(t, msgs[1].TLS)
+	require.Equal(t, "hi", msgs[1].Subject)
+	require.Equal(t, "hello", strings.TrimSpace(msgs[1].Text))
+	cancel()
+	require.NoError(t, <-done)
 }
