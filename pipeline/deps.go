@@ -13,6 +13,70 @@ import (
 // The interfaces below are what the steps need from the adapters; each is
 // declared here, at its consumer, with only the methods called.
 
+// TranscriptStore reads and updates transcripts, their tracks,
+// participants, rooms and recordings (package store).
+type TranscriptStore interface {
+	GetTranscript(ctx context.Context, id string) (*parley.Transcript, error)
+	UpdateTranscript(ctx context.Context, id string, u store.TranscriptUpdate) error
+	// SetStatus appends a STATUS event when the status changed.
+	SetStatus(ctx context.Context, id string, status parley.Status, stepErr *parley.StepError) (changed bool, err error)
+	SetStepError(ctx context.Context, id string, e *parley.StepError) error
+	ListTracks(ctx context.Context, transcriptID string) ([]store.TrackState, error)
+	ClearPaddedTracks(ctx context.Context, transcriptID string) error
+	ListParticipants(ctx context.Context, transcriptID string) ([]parley.Participant, error)
+	SetParticipants(ctx context.Context, transcriptID string, ps []parley.Participant) error
+	ConsentDenied(ctx context.Context, transcriptID string) (bool, error)
+	Waveform(ctx context.Context, id string) ([]float64, error)
+	GetRoom(ctx context.Context, id string) (*parley.Room, error)
+	GetRoomByName(ctx context.Context, name string) (*parley.Room, error)
+	GetRecording(ctx context.Context, id string) (*store.Recording, error)
+	SetRecordingInfo(ctx context.Context, id, mtgSessionID string, durationS *int) error
+	RecordingExists(ctx context.Context, id string) (bool, error)
+	UpsertRecording(ctx context.Context, r store.Recording) error
+	OtherReferences(ctx context.Context, transcriptID, bucket, key string) (int, error)
+}
+
+// ContentStore holds what the steps make: words, topics, subjects
+// (package store). Writes replace, so a retried step finds its own work.
+type ContentStore interface {
+	ListWords(ctx context.Context, transcriptID string) ([]parley.Word, error)
+	CountWords(ctx context.Context, transcriptID string) (int, error)
+	ListTopics(ctx context.Context, transcriptID string, withWords bool) ([]parley.Topic, error)
+	ReplaceTopics(ctx context.Context, transcriptID string, topics []store.StoredTopic) error
+	ListSubjects(ctx context.Context, transcriptID string) ([]parley.Subject, error)
+	ReplaceSubjects(ctx context.Context, transcriptID string, subjects []string) error
+	SetSubjectSummaries(ctx context.Context, transcriptID string, idx int, detailed, paragraph string) error
+	RefreshSearch(ctx context.Context, transcriptID string) error
+}
+
+// EventStore appends events, stored before they are announced (package
+// store).
+type EventStore interface {
+	AppendEvent(ctx context.Context, transcriptID, name string, data any) (parley.Event, error)
+	// PublishProgress stores the transcript's progress and its
+	// PIPELINE_PROGRESS event together.
+	PublishProgress(ctx context.Context, transcriptID string, d parley.PipelineProgressData) error
+}
+
+// AuditStore records every step attempt (package store).
+type AuditStore interface {
+	StartStepAttempt(ctx context.Context, a store.StepAttempt) (int64, error)
+	FinishStepAttempt(ctx context.Context, id int64, status string, finishedAt time.Time, usage parley.Usage, errMsg string) error
+	CompletedSteps(ctx context.Context, transcriptID, workflowRunID string) (map[string]int, error)
+	// LastFailedAttempt returns store.ErrNoAttempt when none failed.
+	LastFailedAttempt(ctx context.Context, transcriptID, workflowRunID string) (parley.StepRecord, error)
+}
+
+// Store is the database as the steps use it.
+type Store interface {
+	TranscriptStore
+	ContentStore
+	EventStore
+	AuditStore
+}
+
+var _ Store = (*store.DB)(nil)
+
 // Storage is object storage (package store).
 type Storage interface {
 	PutFile(ctx context.Context, bucket, key, path, contentType string) (store.ObjectInfo, error)
@@ -117,7 +181,7 @@ type Settings struct {
 // Steps holds the dependencies of every DiarizationPipeline step; each step
 // is a method taking a plain context and the workflow Input.
 type Steps struct {
-	DB       *store.DB
+	DB       Store
 	Storage  Storage
 	Media    Media
 	LLM      LLM

@@ -20,10 +20,32 @@ type Runner interface {
 	Cancel(ctx context.Context, runID string) error
 }
 
+// DispatchStore is what the dispatcher needs of the database (package
+// store).
+type DispatchStore interface {
+	CreateTranscriptForRecording(ctx context.Context, n store.NewTranscript) (t *parley.Transcript, created bool, err error)
+	GetTranscript(ctx context.Context, id string) (*parley.Transcript, error)
+	UpdateTranscript(ctx context.Context, id string, u store.TranscriptUpdate) error
+	SetStatus(ctx context.Context, id string, status parley.Status, stepErr *parley.StepError) (changed bool, err error)
+	SetTracks(ctx context.Context, transcriptID string, tracks []parley.Track) error
+	ListTracks(ctx context.Context, transcriptID string) ([]store.TrackState, error)
+	UpsertRecording(ctx context.Context, r store.Recording) error
+	// RecordingDeleted reports whether the recording's transcript was
+	// deleted for good.
+	RecordingDeleted(ctx context.Context, id string) (bool, error)
+	// ClaimDispatch takes a lease on starting a run; ReleaseDispatch
+	// gives it back.
+	ClaimDispatch(ctx context.Context, id string, lease time.Duration, force bool) (bool, error)
+	ReleaseDispatch(ctx context.Context, id string) error
+	FailedTaskRuns(ctx context.Context, transcriptID, workflowRunID string, names []string) ([]string, error)
+}
+
+var _ DispatchStore = (*store.DB)(nil)
+
 // Dispatcher starts, resumes and deduplicates pipeline runs. The API, the
 // Daily webhook, the polling fallback and the CLI all go through it.
 type Dispatcher struct {
-	DB     *store.DB
+	DB     DispatchStore
 	Runner Runner
 	// ParticipantID extracts the Daily participant id from a track key (""
 	// when the key has none).

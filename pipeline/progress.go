@@ -213,15 +213,7 @@ func (s *Steps) progress(ctx context.Context, tid, runID, step string, input any
 }
 
 func (s *Steps) publishProgress(ctx context.Context, tid string, d parley.PipelineProgressData) error {
-	return s.DB.InTx(ctx, func(tx *store.DB) error {
-		p := parley.Progress{CurrentStep: d.CurrentStep, StepIndex: d.StepIndex, TotalSteps: d.TotalSteps,
-			Percent: d.Percent, Detail: d.Detail}
-		if err := tx.UpdateTranscript(ctx, tid, store.TranscriptUpdate{Progress: &p}); err != nil {
-			return err
-		}
-		_, err := tx.AppendEvent(ctx, tid, parley.EventPipelineProgress, d)
-		return err
-	})
+	return s.DB.PublishProgress(ctx, tid, d)
 }
 
 // percent is the share of the run's steps that completed; the steps of a

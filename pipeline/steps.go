@@ -376,6 +376,16 @@ func (s *Steps) CleanupConsent(ctx context.Context, in Input) (CleanupOutput, er
 	return CleanupOutput{ConsentDenied: true, Deleted: deleted}, nil
 }
 
+// AudioStore is what DeleteAudio needs of the database (package store).
+type AudioStore interface {
+	UpdateTranscript(ctx context.Context, id string, u store.TranscriptUpdate) error
+	ListTracks(ctx context.Context, transcriptID string) ([]store.TrackState, error)
+	// OtherReferences counts the other transcripts, audio kept, that use
+	// the object.
+	OtherReferences(ctx context.Context, transcriptID, bucket, key string) (int, error)
+	ClearPaddedTracks(ctx context.Context, transcriptID string) error
+}
+
 // ObjectDeleter lists and deletes stored objects.
 type ObjectDeleter interface {
 	Delete(ctx context.Context, bucket, key string) error
@@ -404,7 +414,7 @@ func OwnedPrefix(key string) (transcriptID string, ok bool) {
 // that keeps its audio references them (store.DB.OtherReferences), and
 // objects under another transcript's prefix never. It is idempotent; the
 // API uses it too when consent is denied after a run has finished.
-func DeleteAudio(ctx context.Context, db *store.DB, st ObjectDeleter, tid string) ([]string, error) {
+func DeleteAudio(ctx context.Context, db AudioStore, st ObjectDeleter, tid string) ([]string, error) {
 	trs, err := db.ListTracks(ctx, tid)
 	if err != nil {
 		return nil, err

@@ -94,9 +94,22 @@ type Storage interface {
 	Bucket() string
 }
 
+// Store is what the track steps need of the database (package store).
+type Store interface {
+	GetTrack(ctx context.Context, transcriptID string, idx int) (*store.TrackState, error)
+	// SetTrackPadded records where the padded track is and its offset and
+	// duration on meeting time.
+	SetTrackPadded(ctx context.Context, transcriptID string, idx int, offset, duration float64, p store.PaddedTrack) error
+	// ReplaceTrackWords replaces the words of one speaker (a retry never
+	// duplicates them).
+	ReplaceTrackWords(ctx context.Context, transcriptID string, speaker int, words []parley.Word) error
+}
+
+var _ Store = (*store.DB)(nil)
+
 // Steps are the TrackProcessing tasks with their dependencies.
 type Steps struct {
-	DB          *store.DB
+	DB          Store
 	Storage     Storage
 	Padder      Padder
 	Transcriber Transcriber

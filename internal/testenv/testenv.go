@@ -1,7 +1,9 @@
 // Package testenv connects tests to the real local stack that `make test`
 // (scripts/stack.sh infra) starts: PostgreSQL, hatchet-lite and MinIO. It
 // reads .stack/env when the variables are not already in the environment,
-// and fails (never skips) with instructions when the stack is missing.
+// and fails with instructions when the stack is missing. Under -short (the
+// fast tier, `make check`) every test that needs the stack skips instead:
+// they all reach it through Load.
 package testenv
 
 import (
@@ -17,33 +19,44 @@ import (
 )
 
 var (
+	rootOnce sync.Once
+	rootErr  error
+	root     string
+
 	loadOnce sync.Once
 	loadErr  error
-	root     string
 )
 
-// Root returns the repository root.
+// Root returns the repository root (no stack needed).
 func Root(tb testing.TB) string {
 	tb.Helper()
-	Load(tb)
+	rootOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			rootErr = err
+			return
+		}
+		root = filepath.Dir(strings.TrimSpace(string(out)))
+	})
+	if rootErr != nil {
+		tb.Fatalf("find the repository root: %v", rootErr)
+	}
 	return root
 }
 
 // Load makes the stack's variables (.stack/env) part of the process
-// environment, once. Variables already set win.
+// environment, once. Variables already set win. Under -short it skips the
+// test: the fast tier runs without the stack.
 func Load(tb testing.TB) {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs the local stack (PostgreSQL, hatchet-lite, MinIO): skipped under -short")
+	}
+	dir := os.Getenv("PARLEY_STACK_DIR")
+	if dir == "" {
+		dir = filepath.Join(Root(tb), ".stack")
+	}
 	loadOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			loadErr = err
-			return
-		}
-		root = filepath.Dir(strings.TrimSpace(string(out)))
-		dir := os.Getenv("PARLEY_STACK_DIR")
-		if dir == "" {
-			dir = filepath.Join(root, ".stack")
-		}
 		f, err := os.Open(filepath.Join(dir, "env"))
 		if err != nil {
 			if os.Getenv("HATCHET_CLIENT_TOKEN") == "" {
@@ -66,7 +79,10 @@ func Load(tb testing.TB) {
 			}
 			v = strings.Trim(v, "'\"")
 			if _, set := os.LookupEnv(k); !set {
-				os.Setenv(k, v)
+				if err := os.Setenv(k, v); err != nil {
+					loadErr = err
+					return
+				}
 			}
 		}
 		loadErr = sc.Err()
