@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -140,7 +139,9 @@ func (m *memStore) ClearPaddedTracks(context.Context, string) error {
 	return nil
 }
 
-func (m *memStore) OtherReferences(context.Context, string, string, string) (int, error) { return 0, nil }
+func (m *memStore) OtherReferences(context.Context, string, string, string) (int, error) {
+	return 0, nil
+}
 
 func (m *memStore) ListParticipants(context.Context, string) ([]parley.Participant, error) {
 	m.mu.Lock()
@@ -392,7 +393,6 @@ func (f *fakeStorage) PutFile(_ context.Context, bucket, key, path, _ string) (s
 	return store.ObjectInfo{Size: st.Size()}, nil
 }
 
-
 func (f *fakeStorage) GetFile(_ context.Context, bucket, key, path string) error {
 	f.mu.Lock()
 	ok := f.objects[bucket+"/"+key]
@@ -471,7 +471,7 @@ func (f *fakeTracks) RunTracks(_ context.Context, in []tracks.Input) ([]tracks.O
 func newSteps(t *testing.T, db *memStore) *Steps {
 	t.Helper()
 	return &Steps{DB: db, Storage: newFakeStorage(), Media: &fakeMedia{}, LLM: &fakeLLM{}, Tracks: &fakeTracks{},
-		Settings: Settings{WorkDir: t.TempDir()}, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Settings: Settings{WorkDir: t.TempDir()}, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 }
 
 // words makes n one-second words of speaker 0, "w0".."w<n-1>".

@@ -1,0 +1,263 @@
+package tracks_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-dev/parley"
+	"github.com/parley-dev/parley/store"
+	"github.com/parley-dev/parley/tracks"
+)
+
+// Fast tier: the track steps called directly with fakes.
+
+const tid = "0b8e5f0e-4c1a-4f57-9d55-6c3d2b2f1a10"
+
+type memStore struct {
+	track  store.TrackState
+	words  map[int][]parley.Word
+	padded int
+}
+
+func (m *memStore) GetTrack(_ context.Context, _ string, idx int) (*store.TrackState, error) {
+	if idx != m.track.Index {
+		return nil, parley.Errorf(parley.ENOTFOUND, "track %d not found", idx)
+	}
+	t := m.track
+	return &t, nil
+}
+
+func (m *memStore) SetTrackPadded(_ context.Context, _ string, _ int, offset, duration float64, p store.PaddedTrack) error {
+	m.padded++
+	m.track.StartOffset, m.track.Duration, m.track.Padded = &offset, &duration, p
+	return nil
+}
+
+func (m *memStore) ReplaceTrackWords(_ context.Context, _ string, speaker int, ws []parley.Word) error {
+	if m.words == nil {
+		m.words = map[int][]parley.Word{}
+	}
+	m.words[speaker] = ws
+	return nil
+}
+
+type storage struct {
+	objects map[string]int64 // bucket/key -> size
+	puts    int
+}
+
+func (s *storage) PutFile(_ context.Context, bucket, key, path, _ string) (store.ObjectInfo, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	s.puts++
+	s.objects[bucket+"/"+key] = st.Size()
+	return store.ObjectInfo{Size: st.Size(), SHA256: "sum"}, nil
+}
+
+func (s *storage) GetFile(_ context.Context, bucket, key, path string) error {
+	if _, ok := s.objects[bucket+"/"+key]; !ok {
+		return parley.Errorf(parley.ENOTFOUND, "no %s/%s", bucket, key)
+	}
+	return os.WriteFile(path, []byte("audio bytes"), 0o600)
+}
+
+func (s *storage) Presign(_ context.Context, bucket, key string) (string, error) {
+	return "http://storage.invalid/" + bucket + "/" + key, nil
+}
+
+func (s *storage) Stat(_ context.Context, bucket, key string) (store.ObjectInfo, error) {
+	size, ok := s.objects[bucket+"/"+key]
+	if !ok {
+		return store.ObjectInfo{}, parley.Errorf(parley.ENOTFOUND, "no %s/%s", bucket, key)
+	}
+	return store.ObjectInfo{Size: size}, nil
+}
+
+func (s *storage) Bucket() string { return "work" }
+
+type padder struct {
+	res   tracks.PadResult
+	err   error
+	calls int
+}
+
+func (p *padder) Pad(_ context.Context, _, dst string) (tracks.PadResult, error) {
+	p.calls++
+	if p.err != nil {
+		return tracks.PadResult{}, p.err
+	}
+	return p.res, os.WriteFile(dst, []byte("padded audio"), 0o600)
+}
+
+type transcriber struct {
+	req tracks.TranscribeRequest
+	err error
+}
+
+func (t *transcriber) Transcribe(_ context.Context, req tracks.TranscribeRequest) ([]parley.Word, error) {
+	t.req = req
+	return []parley.Word{{Text: "hello", Start: 1, End: 1.5, Speaker: 7}}, t.err
+}
+
+type bundle struct {
+	db    *memStore
+	st    *storage
+	pad   *padder
+	asr   *transcriber
+	steps *tracks.Steps
+}
+
+func setup(t *testing.T) bundle {
+	t.Helper()
+	b := bundle{
+		db:  &memStore{track: store.TrackState{Track: parley.Track{Index: 1, Bucket: "daily", Key: "raw/b.webm"}}},
+		st:  &storage{objects: map[string]int64{"daily/raw/b.webm": 1000}},
+		pad: &padder{res: tracks.PadResult{Offset: 2.5, Duration: 60, Ext: ".wav", ContentType: "audio/wav"}},
+		asr: &transcriber{},
+	}
+	b.steps = &tracks.Steps{DB: b.db, Storage: b.st, Padder: b.pad, Transcriber: b.asr, WorkDir: t.TempDir()}
+	return b
+}
+
+func TestPadTrack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	in := tracks.Input{TranscriptID: tid, TrackIndex: 1, NumTracks: 2, PipelineRunID: "run1"}
+
+	t.Run("OKStoresThePaddedTrack", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		out, err := b.steps.PadTrack(ctx, in)
+		require.NoError(t, err)
+		key := tracks.PaddedKey(tid, 1, ".wav")
+		require.Equal(t, tracks.PadOutput{Bucket: "work", Key: key, Size: int64(len("padded audio")), Offset: 2.5}, out)
+		require.Equal(t, store.PaddedTrack{Bucket: "work", Key: key, SHA256: "sum", Size: 12, RunID: "run1"}, b.db.track.Padded)
+		require.InDelta(t, 2.5, *b.db.track.StartOffset, 0)
+	})
+	t.Run("OKRetryReusesTheRunsFile", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.steps.PadTrack(ctx, in)
+		require.NoError(t, err)
+		out, err := b.steps.PadTrack(ctx, in)
+		require.NoError(t, err)
+		require.True(t, out.Reused)
+		require.Equal(t, 1, b.pad.calls)
+		require.Equal(t, 1, b.st.puts)
+	})
+	t.Run("OKNewRunPadsAgain", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.steps.PadTrack(ctx, in)
+		require.NoError(t, err)
+		next := in
+		next.PipelineRunID = "run2"
+		out, err := b.steps.PadTrack(ctx, next)
+		require.NoError(t, err)
+		require.False(t, out.Reused)
+		require.Equal(t, 2, b.pad.calls)
+	})
+	t.Run("OKOriginalUsedAsIs", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.pad.res = tracks.PadResult{UseOriginal: true, Shift: 3, Offset: 3, Duration: 60}
+		out, err := b.steps.PadTrack(ctx, in)
+		require.NoError(t, err)
+		require.Equal(t, "raw/b.webm", out.Key)
+		require.Equal(t, "daily", b.db.track.Padded.Bucket)
+		require.InDelta(t, 3.0, b.db.track.Padded.Shift, 0)
+		require.NotEmpty(t, b.db.track.Padded.SHA256, "hashed for the ASR cache")
+		require.Zero(t, b.st.puts)
+	})
+	t.Run("ErrEmptyFile", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.st.objects["daily/raw/b.webm"] = 0
+		_, err := b.steps.PadTrack(ctx, in)
+		require.Equal(t, parley.EINVALID, parley.ErrorCode(err))
+		require.ErrorContains(t, err, "track 1 (raw/b.webm): the file is empty")
+	})
+	t.Run("ErrMissingFile", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		delete(b.st.objects, "daily/raw/b.webm")
+		_, err := b.steps.PadTrack(ctx, in)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
+		require.ErrorContains(t, err, "pad track 1")
+	})
+	t.Run("ErrPadderNamesTheTrack", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.pad.err = parley.Errorf(parley.EINVALID, "not audio")
+		_, err := b.steps.PadTrack(ctx, in)
+		require.ErrorContains(t, err, "pad track 1 (raw/b.webm): not audio")
+		require.Zero(t, b.db.padded, "nothing half-written")
+	})
+	t.Run("ErrUnknownTrack", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		bad := in
+		bad.TrackIndex = 5
+		_, err := b.steps.PadTrack(ctx, bad)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
+	})
+}
+
+func TestTranscribeTrack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	in := tracks.Input{TranscriptID: tid, TrackIndex: 1, NumTracks: 2, Language: "en", PipelineRunID: "run1"}
+
+	t.Run("ErrNotPadded", func(t *testing.T) {
+		t.Parallel()
+		_, err := setup(t).steps.TranscribeTrack(ctx, in)
+		require.Equal(t, parley.EINTERNAL, parley.ErrorCode(err))
+	})
+	t.Run("OKWordsOnTheTracksSpeaker", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.steps.PadTrack(ctx, in)
+		require.NoError(t, err)
+		out, err := b.steps.TranscribeTrack(ctx, in)
+		require.NoError(t, err)
+		require.Equal(t, tracks.Output{TrackIndex: 1, Words: 1, AudioSeconds: 60}, out)
+		require.Equal(t, 1, b.db.words[1][0].Speaker, "the speaker is the track index, whatever the ASR said")
+		require.Equal(t, "sum", b.asr.req.SHA256)
+		require.Equal(t, "en", b.asr.req.Language)
+		require.Equal(t, 1, b.asr.req.Speaker)
+		url, err := b.asr.req.URL(ctx)
+		require.NoError(t, err)
+		require.Contains(t, url, tracks.PaddedKey(tid, 1, ".wav"))
+	})
+	t.Run("ErrASRNamesTheTrack", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		_, err := b.steps.PadTrack(ctx, in)
+		require.NoError(t, err)
+		b.asr.err = parley.Errorf(parley.ETRANSIENT, "HTTP 503")
+		_, err = b.steps.TranscribeTrack(ctx, in)
+		require.ErrorContains(t, err, "transcribe track 1: HTTP 503")
+		require.Equal(t, parley.ETRANSIENT, parley.ErrorCode(err))
+		require.Empty(t, b.db.words, "no words stored on failure")
+	})
+}
+
+func TestPaddedKeyAndInput(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		i    int
+		ext  string
+		want string
+	}{{0, ".wav", tid + "/tracks/padded_0.wav"}, {3, "webm", tid + "/tracks/padded_3.webm"}, {12, ".mp3", tid + "/tracks/padded_12.mp3"}} {
+		require.Equal(t, tt.want, tracks.PaddedKey(tid, tt.i, tt.ext))
+	}
+	in := tracks.Input{TranscriptID: tid, TrackIndex: 2, NumTracks: 4}
+	require.Equal(t, tid, in.Subject())
+	i, n := in.Track()
+	require.Equal(t, [2]int{2, 4}, [2]int{i, n})
+}
