@@ -37,7 +37,7 @@ lint: ## golangci-lint (.golangci.yml; version pinned in tools/lint/go.mod)
 .PHONY: check
 check: vet lint ## vet, lint and the fast tier (go test -short, node --test): no stack needed
 	@node --test --test-reporter=dot api/webtest/
-	@go test -short -count=1 ./...
+	@go test -short ./...
 
 .PHONY: bench
 bench: ## benchmarks; results under bench/results/
