@@ -184,6 +184,8 @@ func (d *dispatchStore) ClaimDispatch(context.Context, string, time.Duration, bo
 	return true, nil
 }
 
+func (d *dispatchStore) RecordingDeleted(context.Context, string) (bool, error) { return false, nil }
+
 func (d *dispatchStore) ReleaseDispatch(context.Context, string) error {
 	d.claimed = false
 	return nil
