@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
@@ -125,9 +126,13 @@ func jsonError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	var tooLarge *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return withStatus(http.StatusRequestTimeout,
+			parley.Errorf(parley.EINVALID, "the request body did not arrive in time (PARLEY_HTTP_READ_TIMEOUT)"))
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {

@@ -4,8 +4,10 @@ package bench
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -74,19 +76,27 @@ func TestMediaOutOfProcessOverhead(t *testing.T) {
 			return err
 		}
 	}
-	// median runs fn n times and returns the median wall and CPU time.
-	median := func(n int, fn calls) (wall, cpu time.Duration) {
-		var walls, cpus []time.Duration
-		for range n {
+	// pair runs a and b alternately n times each (the machine is shared:
+	// a change of load hits both alike) and returns their median wall and
+	// CPU times.
+	pair := func(n int, a, b calls) (aWall, aCPU, bWall, bCPU time.Duration) {
+		var aw, ac, bw, bc []time.Duration
+		one := func(fn calls, walls, cpus *[]time.Duration) {
 			c0, t0 := cpuNow(), time.Now()
 			require.NoError(t, fn())
-			walls, cpus = append(walls, time.Since(t0)), append(cpus, cpuNow()-c0)
+			*walls, *cpus = append(*walls, time.Since(t0)), append(*cpus, cpuNow()-c0)
 		}
-		slices.Sort(walls)
-		slices.Sort(cpus)
-		return walls[n/2], cpus[n/2]
+		for range n {
+			one(a, &aw, &ac)
+			one(b, &bw, &bc)
+		}
+		for _, d := range [][]time.Duration{aw, ac, bw, bc} {
+			slices.Sort(d)
+		}
+		return aw[n/2], ac[n/2], bw[n/2], bc[n/2]
 	}
-	_, _ = median(1, child(short)) // warm the page cache and the binary
+	require.NoError(t, child(short)()) // warm the page cache and the binary
+	load0, _ := os.ReadFile("/proc/loadavg")
 
 	var results []procResult
 	for _, c := range []struct {
@@ -97,8 +107,7 @@ func TestMediaOutOfProcessOverhead(t *testing.T) {
 	}{
 		{"check + pad + mixdown of a 60-minute track", hour, 1, 3},
 	} {
-		inW, inC := median(c.n, inProcess(c.src))
-		chW, chC := median(c.n, child(c.src))
+		inW, inC, chW, chC := pair(c.n, inProcess(c.src), child(c.src))
 		r := procResult{Case: c.name, AudioHours: c.hours, InWallS: round(inW.Seconds()), InCPUS: round(inC.Seconds()),
 			ChildWallS: round(chW.Seconds()), ChildCPUS: round(chC.Seconds()), OverheadS: round((chW - inW).Seconds())}
 		r.OverheadPerH = round(r.OverheadS / c.hours)
@@ -110,12 +119,13 @@ func TestMediaOutOfProcessOverhead(t *testing.T) {
 	// The fixed cost of one child: start, limits, request, answer.
 	checkIn := func() error { return media.CheckAudio(ctx, short) }
 	checkChild := func() error { return run.Check(ctx, short) }
-	inW, inC := median(21, checkIn)
-	chW, chC := median(21, checkChild)
+	inW, inC, chW, chC := pair(21, checkIn, checkChild)
 	fixed := procResult{Case: "one check of a 1-minute track (fixed cost per child)", InWallS: round(inW.Seconds()), InCPUS: round(inC.Seconds()),
 		ChildWallS: round(chW.Seconds()), ChildCPUS: round(chC.Seconds()), OverheadS: round((chW - inW).Seconds())}
 	t.Logf("fixed cost of one child: %.3f s wall, %.3f s CPU (in process %.3f s, children %.3f s)",
 		(chW - inW).Seconds(), (chC - inC).Seconds(), inW.Seconds(), chW.Seconds())
 	results = append(results, fixed)
-	writeResult(t, "mediaproc", results)
+	load1, _ := os.ReadFile("/proc/loadavg") // the machine is shared: say how busy it was
+	writeResult(t, "mediaproc", map[string]any{"cases": results,
+		"loadavg_start": strings.TrimSpace(string(load0)), "loadavg_end": strings.TrimSpace(string(load1))})
 }

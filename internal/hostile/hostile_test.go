@@ -30,7 +30,7 @@ func TestHostileHTTP(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := e2e.New(t, e2e.Options{Env: map[string]string{"PARLEY_MAX_UPLOAD_BYTES": strconv.Itoa(8 << 20),
-		"PARLEY_WEBHOOK_BODY_TIMEOUT": "2s"}})
+		"PARLEY_WEBHOOK_BODY_TIMEOUT": "2s", "PARLEY_HTTP_READ_TIMEOUT": "4s"}})
 	serve := s.StartServe()
 	ready := watchReady(t, s.APIURL)
 	u := s.APIURL
@@ -167,6 +167,13 @@ func TestHostileHTTP(t *testing.T) {
 		keys, err := s.S3.List(ctx, s.S3.Bucket(), id+"/")
 		require.NoError(t, err)
 		require.Empty(t, keys, "nothing is left in storage")
+	})
+	t.Run("SlowJSONBody", func(t *testing.T) {
+		// Headers sent, the body never finishes: cut at the read deadline.
+		status, after := rawRequest(t, s.APIURL, "POST /v1/transcripts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"+
+			"Content-Length: 1000\r\n\r\n{\"name\":", 30*time.Second)
+		require.Equal(t, 408, status)
+		require.Less(t, after, 10*time.Second)
 	})
 	t.Run("DailyWebhookHeadersFirst", func(t *testing.T) {
 		// Bad or missing headers are refused before the body is read: the
