@@ -18,6 +18,9 @@ import (
 )
 
 func runner(t *testing.T, lim mediaproc.Limits) *mediaproc.Runner {
+	if testing.Short() {
+		t.Skip("builds the parley binary")
+	}
 	return &mediaproc.Runner{Exe: filepath.Join(e2e.Binaries(t), "parley"), Limits: lim}
 }
 
