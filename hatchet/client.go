@@ -1,6 +1,7 @@
 package hatchet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	v0client "github.com/hatchet-dev/hatchet/pkg/client"
 	sdk "github.com/hatchet-dev/hatchet/sdks/go"
@@ -34,6 +36,10 @@ type Config struct {
 	Logger *slog.Logger
 	// SDKLogOutput receives the SDK's zerolog output. Defaults to stderr.
 	SDKLogOutput io.Writer
+	// StartCheckTimeout bounds how long Start waits for the engine to
+	// create a triggered run before it reports the trigger as lost.
+	// Defaults to 10 s.
+	StartCheckTimeout time.Duration
 }
 
 // Client is a connected Hatchet client.
@@ -43,6 +49,8 @@ type Client struct {
 	debug     bool
 	zl        zerolog.Logger
 	namespace string
+	// startCheck is Config.StartCheckTimeout.
+	startCheck time.Duration
 	// known holds the workflows the engine is known to have registered.
 	known sync.Map
 }
@@ -84,7 +92,8 @@ func NewClient(cfg Config) (c *Client, err error) {
 	if err != nil {
 		return nil, parley.WrapError(parley.EINVALID, err, "create hatchet client")
 	}
-	return &Client{sdk: s, log: cfg.Logger, debug: cfg.Debug, zl: zl, namespace: cfg.Namespace}, nil
+	return &Client{sdk: s, log: cfg.Logger, debug: cfg.Debug, zl: zl, namespace: cfg.Namespace,
+		startCheck: cmp.Or(cfg.StartCheckTimeout, 10*time.Second)}, nil
 }
 
 // SDK returns the underlying SDK client, for wiring code in this module

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/hatchet-dev/hatchet/pkg/client/rest"
@@ -38,10 +39,13 @@ type RunState struct {
 	Tasks map[string]TaskState
 }
 
-// Start triggers a workflow run by name and returns its id at once. It
-// first checks that a worker has registered the workflow with the engine:
-// the engine may otherwise accept the trigger and drop it, leaving a run
-// id that never runs.
+// Start triggers a workflow run by name and returns its id once the engine
+// has created the run. The engine (hatchet-lite v0.104.7 included) accepts
+// a trigger for a workflow name it does not know and returns a run id for a
+// run that never exists, so Start checks twice: before the trigger, that a
+// worker has registered the workflow, and after it, that the run exists
+// (within StartCheckTimeout); otherwise it returns an error, never the
+// id of a phantom run.
 func (c *Client) Start(ctx context.Context, workflow string, input any, meta map[string]string) (string, error) {
 	if err := c.registered(ctx, workflow); err != nil {
 		return "", err
@@ -53,7 +57,39 @@ func (c *Client) Start(ctx context.Context, workflow string, input any, meta map
 		}
 		return "", parley.WrapError(parley.ETRANSIENT, err, "start %s", workflow)
 	}
+	if err := c.awaitRun(ctx, workflow, ref.RunId); err != nil {
+		c.known.Delete(workflow) // check the registration again next time
+		return "", err
+	}
 	return ref.RunId, nil
+}
+
+// awaitRun waits until the engine knows the run (its DAG is written
+// asynchronously after the trigger returns).
+func (c *Client) awaitRun(ctx context.Context, workflow, runID string) error {
+	id, err := uuid.Parse(runID)
+	if err != nil {
+		return parley.Errorf(parley.EINTERNAL, "start %s: the engine returned %q, not a run id", workflow, runID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.startCheck)
+	defer cancel()
+	delay := 20 * time.Millisecond
+	var last error
+	for {
+		_, err := c.sdk.Runs().GetDetails(ctx, id)
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return parley.WrapError(parley.ETRANSIENT, last,
+				"start %s: the engine accepted the trigger (run %s) but did not create the run within %s; "+
+					"is the workflow registered under exactly this name?", workflow, runID, c.startCheck)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
 }
 
 func errNotRegistered(err error, workflow string) error {
@@ -77,6 +113,16 @@ func (c *Client) registered(ctx context.Context, workflow string) error {
 	}
 	c.known.Store(workflow, true)
 	return nil
+}
+
+// Registered reports whether the engine has the workflow (by name, in the
+// client's namespace) registered, asking the engine every time.
+func (c *Client) Registered(ctx context.Context, workflow string) (bool, error) {
+	found, err := c.exists(ctx, c.Namespaced(workflow))
+	if err != nil {
+		return false, parley.WrapError(parley.ETRANSIENT, err, "look up workflow %s", workflow)
+	}
+	return found, nil
 }
 
 // exists reports whether the engine has a workflow of exactly that

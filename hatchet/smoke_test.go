@@ -62,10 +62,12 @@ func TestSmokeFanOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
-	c, err := hatchet.NewClient(hatchet.Config{Namespace: testenv.Name(t, "smoke"), Logger: log, SDKLogOutput: io.Discard})
+	ns := testenv.Name(t, "smoke")
+	c, err := hatchet.NewClient(hatchet.Config{Namespace: ns, Logger: log, SDKLogOutput: io.Discard})
 	require.NoError(t, err)
 	t.Cleanup(func() { // the engine keeps scheduling for registered workflows
 		require.NoError(t, c.DeleteWorkflows(context.Background(), "smoke-item", "smoke-fanout"))
+		testenv.DropHatchetQueues(t, ns)
 	})
 
 	rec := &recorder{}

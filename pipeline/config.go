@@ -14,6 +14,10 @@ import (
 const (
 	WorkflowPipeline = "DiarizationPipeline"
 	WorkflowTrack    = "TrackProcessing"
+	// WorkflowPipelineAlias reaches DiarizationPipeline for clients that
+	// lowercase the names they trigger (the TypeScript SDK v1): a run of it
+	// runs DiarizationPipeline with the same input, as its child.
+	WorkflowPipelineAlias = "diarizationpipeline"
 	// WorkflowDailyPolling finds Daily recordings whose webhook was missed.
 	WorkflowDailyPolling = "DailyPolling"
 )

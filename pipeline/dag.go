@@ -141,10 +141,14 @@ func pol(timeout time.Duration, retries int, backoff float64, backoffMax time.Du
 type Workflows struct {
 	Pipeline *hatchet.Workflow
 	Track    *hatchet.Workflow
+	// Alias is diarizationpipeline (WorkflowPipelineAlias).
+	Alias *hatchet.Workflow
 }
 
 // All returns every workflow, for hatchet.Client.NewWorker.
-func (w Workflows) All() []*hatchet.Workflow { return []*hatchet.Workflow{w.Pipeline, w.Track} }
+func (w Workflows) All() []*hatchet.Workflow {
+	return []*hatchet.Workflow{w.Pipeline, w.Track, w.Alias}
+}
 
 // declareFunc registers one step as a task of wf.
 type declareFunc func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef
@@ -214,8 +218,13 @@ func Define(c *hatchet.Client, s *Steps, ts *tracks.Steps, p Policies, maxRuns i
 	if s.Tracks == nil {
 		s.Tracks = trackRunner{wf: wfs.Track, last: lastStepOf(WorkflowTrack)}
 	}
+	wfs.Alias = c.NewAlias(WorkflowPipelineAlias, wfs.Pipeline, aliasTimeout)
 	return wfs
 }
+
+// aliasTimeout bounds an alias run's wait for its DiarizationPipeline run
+// (whose tasks have their own, shorter timeouts).
+const aliasTimeout = 24 * time.Hour
 
 // trackRunner spawns one TrackProcessing child per track, keyed by track
 // index so that a retried or replayed parent re-attaches to them. last is

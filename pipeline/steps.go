@@ -46,10 +46,35 @@ type GetRecordingOutput struct {
 	Skipped      string `json:"skipped,omitempty"`
 }
 
-// GetRecording marks the transcript processing and fetches the Daily
-// recording's metadata (skipped for uploads without a recording id, or
-// when Daily is not configured).
+// GetRecording checks the input, marks the transcript processing under
+// this run and fetches the Daily recording's metadata (skipped for uploads
+// without a recording id, or when Daily is not configured). A run started
+// outside Parley's API (another Hatchet SDK, the dashboard's trigger
+// button) is a run like any other: the transcript takes the run id from
+// the run's own context, and a transcript without tracks fails here, at
+// once, without retries.
 func (s *Steps) GetRecording(ctx context.Context, in Input) (GetRecordingOutput, error) {
+	if in.TranscriptID == "" {
+		return GetRecordingOutput{}, parley.Errorf(parley.EINVALID,
+			"input: transcript_id is required ({\"transcript_id\": \"…\", \"language\": \"en\"})")
+	}
+	t, err := s.DB.GetTranscript(ctx, in.TranscriptID)
+	if err != nil {
+		return GetRecordingOutput{}, err
+	}
+	trs, err := s.DB.ListTracks(ctx, in.TranscriptID)
+	if err != nil {
+		return GetRecordingOutput{}, err
+	}
+	if len(trs) == 0 {
+		return GetRecordingOutput{}, parley.Errorf(parley.EINVALID,
+			"transcript %s has no tracks: upload at least one (POST /v1/transcripts/{id}/tracks) before starting the pipeline", in.TranscriptID)
+	}
+	if run := attemptRunID(ctx); run != "" && (t.WorkflowRunID == nil || *t.WorkflowRunID != run) {
+		if err := s.DB.UpdateTranscript(ctx, in.TranscriptID, store.TranscriptUpdate{WorkflowRunID: &run}); err != nil {
+			return GetRecordingOutput{}, err
+		}
+	}
 	if _, err := s.DB.SetStatus(ctx, in.TranscriptID, parley.StatusProcessing, nil); err != nil {
 		return GetRecordingOutput{}, err
 	}

@@ -8,6 +8,7 @@ package testenv
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -16,6 +17,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 var (
@@ -112,4 +116,30 @@ func Name(tb testing.TB, prefix string) string {
 		tb.Fatal(err)
 	}
 	return prefix + hex.EncodeToString(b)
+}
+
+// DropHatchetQueues removes the engine's task queues of a test namespace
+// (HATCHET_DATABASE_URL). The engine keeps a queue per task and namespace
+// and scans every queue that was active in the last day, so each test
+// namespace left behind makes the shared engine's scheduling slower; the
+// engine has no API to remove them. Call it after the namespace's workers
+// have stopped and its workflows are deleted.
+func DropHatchetQueues(tb testing.TB, namespace string) {
+	tb.Helper()
+	if namespace == "" {
+		tb.Fatal("DropHatchetQueues: empty namespace")
+	}
+	url := Getenv(tb, "HATCHET_DATABASE_URL")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Errorf("drop the namespace's Hatchet queues: %v", err)
+		return
+	}
+	defer conn.Close(context.Background())
+	prefix := strings.ToLower(namespace) + "_"
+	if _, err := conn.Exec(ctx, `DELETE FROM v1_queue WHERE starts_with(name, $1)`, prefix); err != nil {
+		tb.Errorf("drop the namespace's Hatchet queues: %v", err)
+	}
 }
