@@ -43,6 +43,10 @@ check: vet lint ## vet, lint and the fast tier (go test -short, node --test): no
 bench: ## benchmarks; results under bench/results/
 	@scripts/bench.sh
 
+.PHONY: bench-restart
+bench-restart: ## restart your stack 5x (make down/up) and time the first meeting after each start
+	@scripts/bench-restart.sh
+
 .PHONY: chaos
 chaos: ## the whole fault-injection suite (make test runs its fast part)
 	@GOTESTFLAGS="-tags chaos -run Chaos|Fault|WorkerCrash|Hostile -p 1" scripts/test.sh

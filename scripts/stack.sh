@@ -258,18 +258,28 @@ hatchet_env() {
 }
 
 # drop_stale_partitions: a hatchet-lite that was killed rather than stopped
-# (crash, reboot, kill -9) leaves its partitions behind. The engine hands a
-# tenant over only once the old partition's heartbeat is a minute old, so
-# every run would wait that minute after the next start. Our engine is not
-# running here (checked by the caller), so its partitions are stale: delete
-# them, as the engine's own graceful shutdown does.
+# (crash, reboot, kill -9) leaves its partitions and leases behind. The
+# engine hands a tenant over only once the old scheduler partition's
+# heartbeat is a minute old, and takes over a queue only once the old
+# process's lease on it has expired (30 s), so every run would wait that
+# long after the next start. Our engine is not running here (checked by
+# the caller), so its partitions are stale: delete them, and, when no other
+# engine heartbeats on this database, the scheduling leases too, as the
+# engine's own graceful shutdown does.
 drop_stale_partitions() {
-	local t n=0
+	local t n=0 live
 	for t in SchedulerPartition ControllerPartition TenantWorkerPartition; do
 		n=$((n + $(psql_admin -d "$HATCHET_DB" -v name="$PARTITION_NAME" 2>/dev/null \
 			<<<"WITH d AS (DELETE FROM \"$t\" WHERE name = :'name' RETURNING 1) SELECT count(*) FROM d" || echo 0)))
 	done
-	if [ "$n" -gt 0 ]; then say "removed $n partition(s) a killed hatchet-lite left behind"; fi
+	[ "$n" -gt 0 ] || return 0
+	say "removed $n partition(s) a killed hatchet-lite left behind"
+	live=$(psql_admin -d "$HATCHET_DB" -c \
+		"SELECT count(*) FROM \"SchedulerPartition\" WHERE \"lastHeartbeat\" > now() - interval '1 minute'" 2>/dev/null || echo 1)
+	if [ "$live" = 0 ]; then
+		psql_admin -d "$HATCHET_DB" -c \
+			"DELETE FROM \"Lease\" WHERE kind IN ('QUEUE', 'WORKER', 'CONCURRENCY_STRATEGY')" >/dev/null 2>&1 || true
+	fi
 }
 
 ensure_hatchet() {
@@ -290,6 +300,7 @@ ensure_hatchet() {
 			>"$LOGS/hatchet-quickstart.log" 2>&1 ||
 			{ tail -20 "$LOGS/hatchet-quickstart.log" >&2; die "hatchet-admin quickstart failed"; }
 		say "starting hatchet-lite (dashboard :$HATCHET_DASHBOARD_PORT, gRPC :$HATCHET_GRPC_PORT)"
+		: >"$RUN/hatchet.restarted"
 		start_bg hatchet "$HATCHET_BIN/hatchet-lite" --config ./config
 		wait_ready hatchet http_ok "$ready"
 		# A token belongs to one hatchet database: make a new one when the
@@ -416,6 +427,13 @@ ensure_parley() {
 	# shellcheck disable=SC1091
 	. "$STACK/env"
 	"$STACK/bin/parley" migrate >"$LOGS/migrate.log" 2>&1 || { tail -20 "$LOGS/migrate.log" >&2; die "parley migrate failed"; }
+	# A worker that outlived its engine (a crashed hatchet-lite) only
+	# reconnects after the SDK's backoff, up to half a minute: restart it.
+	if [ -f "$RUN/hatchet.restarted" ] && pid_alive worker; then
+		say "hatchet-lite was restarted: restarting parley worker so that it registers at once"
+		stop_one worker
+	fi
+	rm -f "$RUN/hatchet.restarted"
 	if ! (current worker "$STACK/bin/parley" && http_ok "http://$PARLEY_WORKER_HEALTH_ADDR/healthz"); then
 		stop_one worker
 		port_free "${PARLEY_WORKER_HEALTH_ADDR##*:}" "parley worker"
@@ -430,6 +448,14 @@ ensure_parley() {
 		start_bg serve "$STACK/bin/parley" serve
 		wait_ready serve http_ok "$PARLEY_API_URL/readyz"
 	fi
+	# Every process answering is not enough: the engine may accept runs and
+	# not schedule them yet. Ready means a run started and finished.
+	local out
+	if ! out=$("$STACK/bin/parley" ready --timeout "${READY_TIMEOUT}s" 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "Hatchet does not run workflows (logs: $LOGS/hatchet.log, $LOGS/worker.log)"
+	fi
+	say "$out"
 }
 
 # --- commands ------------------------------------------------------------

@@ -4,6 +4,7 @@
 //	parley worker | serve | migrate
 //	parley process [flags] TRACK...
 //	parley status ID | retry ID
+//	parley ready [--timeout D]
 //	parley media probe|pad|mixdown|waveform ...
 //
 // Configuration comes from the environment (see README.md and

@@ -149,7 +149,7 @@ func New(t testing.TB, opts Options) *Stack {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := s.Hatchet().DeleteWorkflows(ctx, pipeline.WorkflowPipeline, pipeline.WorkflowTrack, pipeline.WorkflowDailyPolling,
-			pipeline.WorkflowTrashPurge, pipeline.WorkflowPipelineAlias); err != nil {
+			pipeline.WorkflowTrashPurge, pipeline.WorkflowPipelineAlias, hatchet.ReadinessWorkflow); err != nil {
 			t.Logf("could not delete the test's workflows: %v", err)
 		}
 		testenv.DropHatchetQueues(t, s.Namespace)
