@@ -38,7 +38,7 @@ func tinyStack(t *testing.T, prefix, name string, cfg hatchet.Config) (*hatchet.
 	ns := testenv.Name(t, prefix)
 	cfg.Namespace = ns
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.SDKLogOutput == nil {
 		cfg.SDKLogOutput = io.Discard

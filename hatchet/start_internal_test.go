@@ -22,7 +22,7 @@ func TestStartDetectsARunThatNeverStarts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := NewClient(Config{Namespace: testenv.Name(t, "ghost"), StartCheckTimeout: 2 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SDKLogOutput: io.Discard})
+		Logger: slog.New(slog.DiscardHandler), SDKLogOutput: io.Discard})
 	require.NoError(t, err)
 	c.known.Store("ghost", true) // skip the registration check
 
