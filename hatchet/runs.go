@@ -212,8 +212,8 @@ func (c *Client) DeleteWorkflows(ctx context.Context, names ...string) error {
 		if !found {
 			continue
 		}
-		// The v0.85 SDK reports the API's 204 No Content, its success
-		// answer, as an error.
+		// The SDK (v0.85 and v0.104.7 alike) reports the API's 204 No Content, its success
+		// answer, as an error (TestDeleteWorkflowsDespiteThe204).
 		if _, err := c.sdk.Workflows().Delete(ctx, ns); err != nil && !strings.Contains(err.Error(), "status 204") {
 			errs = append(errs, fmt.Errorf("delete workflow %s: %w", ns, err))
 		}
