@@ -67,7 +67,7 @@ func requireCompleteRun(t *testing.T, s *e2e.Stack, id, runID string) {
 		require.Equal(t, runID, st.WorkflowRunID, "step %s was recorded under another run", st.Name)
 		steps = append(steps, st.Name)
 	}
-	for _, want := range []string{pipeline.StepGetRecording, pipeline.StepProcessTracks, pipeline.StepTranscribeTrack, pipeline.StepFinalize} {
+	for _, want := range []string{"get_recording", "process_tracks", "transcribe_track", "finalize"} {
 		require.Contains(t, steps, want)
 	}
 	var statuses []string
@@ -253,11 +253,11 @@ func TestTriggerWithoutTracksFailsAtOnce(t *testing.T) {
 	got := s.WaitStatus(ctx, tr.ID, time.Minute, parley.StatusError, parley.StatusEnded)
 	require.Equal(t, parley.StatusError, got.Status)
 	require.NotNil(t, got.Error)
-	require.Equal(t, pipeline.StepGetRecording, got.Error.Step)
+	require.Equal(t, "get_recording", got.Error.Step)
 	require.Contains(t, got.Error.Message, "has no tracks")
 	steps := auditSteps(t, s, tr.ID)
 	require.NotEmpty(t, steps)
-	require.Equal(t, pipeline.StepGetRecording, steps[0].Name)
+	require.Equal(t, "get_recording", steps[0].Name)
 	require.Equal(t, 1, steps[0].Attempts, "a missing track is not worth a retry")
 	require.Len(t, steps, 1, "no step after get_recording ran")
 }

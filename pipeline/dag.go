@@ -145,10 +145,9 @@ type Workflows struct {
 	Alias *hatchet.Workflow
 }
 
-// All returns every workflow, for hatchet.Client.NewWorker.
-func (w Workflows) All() []*hatchet.Workflow {
-	return []*hatchet.Workflow{w.Pipeline, w.Track, w.Alias}
-}
+// All returns the workflows of the step table (the alias is not one of
+// them: the worker registers it next to these).
+func (w Workflows) All() []*hatchet.Workflow { return []*hatchet.Workflow{w.Pipeline, w.Track} }
 
 // declareFunc registers one step as a task of wf.
 type declareFunc func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef

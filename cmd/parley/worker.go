@@ -37,7 +37,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	wfs := pipeline.Define(a.hatchet, steps, trackSteps, policies, cfg.MaxRuns)
-	all := append(wfs.All(), a.hatchet.NewReadinessWorkflow())
+	all := append(wfs.All(), wfs.Alias, a.hatchet.NewReadinessWorkflow())
 	if d, ok := steps.Daily.(dailyAdapter); ok {
 		poller := &pipeline.Poller{Steps: steps, Lister: d, Dispatcher: a.dispatcher(), Bucket: cfg.S3.DailyBucket}
 		all = append(all, pipeline.DefinePolling(a.hatchet, poller, env.Getenv("PARLEY_DAILY_POLL_CRON")))
