@@ -376,13 +376,17 @@ func TestConsentDeniedLeavesNoAudio(t *testing.T) {
 		map[string]any{"participant_id": participantID(1), "consent_given": false}, &c))
 	tr := s.WaitStatus(ctx, acc.TranscriptID, 3*time.Minute, parley.StatusEnded, parley.StatusError)
 	require.Equal(t, parley.StatusEnded, tr.Status, "error: %+v", tr.Error)
+	// The denial's own cleanup marks the transcript at once; the run's
+	// cleanup_consent step, after finalize, deletes what the run wrote
+	// since (the MP3): wait for both, not for the mark alone.
+	var keys []string
 	s.WaitFor("consent cleanup", time.Minute, func() bool {
 		t2, err := s.DB.GetTranscript(ctx, tr.ID)
 		require.NoError(t, err)
-		return t2.AudioDeleted
+		keys, err = s.S3.List(ctx, s.S3.Bucket(), "")
+		require.NoError(t, err)
+		return t2.AudioDeleted && len(keys) == 0
 	})
-	keys, err := s.S3.List(ctx, s.S3.Bucket(), "")
-	require.NoError(t, err)
 	require.Empty(t, keys, "no raw track, padded track or MP3 is left")
 	require.Equal(t, 410, s.API(ctx, "GET", "/v1/transcripts/"+tr.ID+"/audio/mp3", nil, nil))
 }
