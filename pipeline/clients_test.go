@@ -154,6 +154,7 @@ main().then(() => { clearTimeout(timer); process.exit(0); },
 
 func TestTypeScriptSDKTriggersThePipeline(t *testing.T) {
 	t.Parallel()
+	testenv.Load(t) // skips under -short before anything is installed
 	mods := tsSDK(t)
 	s := e2e.New(t, e2e.Options{})
 	s.StartWorker()

@@ -18,12 +18,34 @@ import (
 
 const tid = "0b8e5f0e-4c1a-4f57-9d55-6c3d2b2f1a10"
 
+// withTrack gives a store's transcript one stored track.
+func withTrack(db *memStore) *memStore {
+	db.tracks = []store.TrackState{{Track: parley.Track{Index: 0, Bucket: "b", Key: tid + "/upload/a.webm"}}}
+	return db
+}
+
 func TestGetRecording(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	t.Run("OKUploadSkipsDaily", func(t *testing.T) {
+	t.Run("ErrNoTranscriptID", func(t *testing.T) {
+		t.Parallel()
+		db := withTrack(newMemStore(tid))
+		_, err := newSteps(t, db).GetRecording(ctx, Input{})
+		require.ErrorContains(t, err, "transcript_id is required")
+		require.Equal(t, parley.EINVALID, parley.ErrorCode(err), "not worth a retry")
+		require.Equal(t, parley.StatusUploaded, db.t.Status)
+	})
+	t.Run("ErrNoTracks", func(t *testing.T) {
 		t.Parallel()
 		db := newMemStore(tid)
+		_, err := newSteps(t, db).GetRecording(ctx, Input{TranscriptID: tid})
+		require.ErrorContains(t, err, "has no tracks")
+		require.Equal(t, parley.EINVALID, parley.ErrorCode(err), "not worth a retry")
+		require.Equal(t, parley.StatusUploaded, db.t.Status, "a failed check marks nothing")
+	})
+	t.Run("OKUploadSkipsDaily", func(t *testing.T) {
+		t.Parallel()
+		db := withTrack(newMemStore(tid))
 		out, err := newSteps(t, db).GetRecording(ctx, Input{TranscriptID: tid})
 		require.NoError(t, err)
 		require.Contains(t, out.Skipped, "no recording id")
@@ -32,13 +54,13 @@ func TestGetRecording(t *testing.T) {
 	})
 	t.Run("OKNoDailyKey", func(t *testing.T) {
 		t.Parallel()
-		out, err := newSteps(t, newMemStore(tid)).GetRecording(ctx, Input{TranscriptID: tid, RecordingID: "rec1"})
+		out, err := newSteps(t, withTrack(newMemStore(tid))).GetRecording(ctx, Input{TranscriptID: tid, RecordingID: "rec1"})
 		require.NoError(t, err)
 		require.Contains(t, out.Skipped, "DAILY_API_KEY")
 	})
 	t.Run("OKRecordingRowCreated", func(t *testing.T) {
 		t.Parallel()
-		db := newMemStore(tid)
+		db := withTrack(newMemStore(tid))
 		s := newSteps(t, db)
 		d := 95
 		s.Daily = fakeDaily{rec: DailyRecording{ID: "rec1", MtgSessionID: "m1", Duration: &d}}
@@ -49,7 +71,7 @@ func TestGetRecording(t *testing.T) {
 	})
 	t.Run("ErrDaily", func(t *testing.T) {
 		t.Parallel()
-		s := newSteps(t, newMemStore(tid))
+		s := newSteps(t, withTrack(newMemStore(tid)))
 		s.Daily = fakeDaily{err: parley.Errorf(parley.ETRANSIENT, "daily down")}
 		_, err := s.GetRecording(ctx, Input{TranscriptID: tid, RecordingID: "rec1"})
 		require.ErrorContains(t, err, "get recording rec1: daily down")
