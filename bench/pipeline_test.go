@@ -51,8 +51,20 @@ func process(t *testing.T, s *e2e.Stack, files []string, prefix string) run {
 	tr := s.WaitStatus(ctx, acc.TranscriptID, 10*time.Minute, parley.StatusEnded, parley.StatusError)
 	require.Equal(t, parley.StatusEnded, tr.Status, "%+v", tr.Error)
 	wall := time.Since(t0)
-	steps, err := s.DB.ListSteps(ctx, tr.ID)
-	require.NoError(t, err)
+	// finalize writes "ended" before its own attempt is recorded as
+	// finished: wait for the audit row, or the run looks unfinished.
+	var steps []parley.StepRecord
+	s.WaitFor("finalize in the audit", time.Minute, func() bool {
+		var err error
+		steps, err = s.DB.ListSteps(ctx, tr.ID)
+		require.NoError(t, err)
+		for _, st := range steps {
+			if st.Name == "finalize" && st.FinishedAt != nil {
+				return true
+			}
+		}
+		return false
+	})
 	return run{ID: tr.ID, Steps: steps, Wall: wall}
 }
 
