@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-dev/parley/llm"
 	"github.com/parley-dev/parley/media"
 	"github.com/parley-dev/parley/media/mediaproc"
 	"github.com/parley-dev/parley/notify"
@@ -16,14 +18,47 @@ import (
 )
 
 // Config is everything the parley binary reads from the environment
-// (contract section 2). Providers (ASR, LLM) are configured by llm.FromEnv.
+// (contract section 2), read and checked once by loadConfig; nothing else
+// in the binary reads the environment. Each field names its variable and
+// default.
 type Config struct {
 	// DatabaseURL (DATABASE_URL) is the application database, never the
 	// Hatchet one. Default store.DefaultDatabaseURL.
 	DatabaseURL string
 	// HatchetDebug (HATCHET_DEBUG=true) turns on debug logs of the Hatchet
-	// SDK and of the task adapter.
+	// SDK and of the task adapter. Default false.
 	HatchetDebug bool
+	// HatchetNamespace (HATCHET_CLIENT_NAMESPACE) prefixes workflow names.
+	// The SDK reads its other settings itself, under their own names:
+	// HATCHET_CLIENT_TOKEN (required by serve and worker),
+	// HATCHET_CLIENT_HOST_PORT, HATCHET_CLIENT_SERVER_URL,
+	// HATCHET_CLIENT_TLS_STRATEGY. Default none.
+	HatchetNamespace string
+	// Providers are the ASR and LLM endpoints (TRANSCRIPT_*, LLM_*; see
+	// llm.Config for each variable and default).
+	Providers llm.Config
+	// Policies are the steps' timeouts, retries and backoff
+	// (PARLEY_STEP_<STEP>_{TIMEOUT,RETRIES,BACKOFF,BACKOFF_MAX}). Default
+	// pipeline.DefaultPolicies().
+	Policies pipeline.Policies
+	// DailyAPIURL (DAILY_API_URL) is Daily's REST API. Default
+	// https://api.daily.co/v1.
+	DailyAPIURL string
+	// DailyAPIKey (DAILY_API_KEY) turns on the Daily REST calls
+	// (recording metadata, participants) and the polling fallback. Default
+	// none: uploads still work.
+	DailyAPIKey string
+	// DailyWebhookSecret (DAILY_WEBHOOK_SECRET, base64) verifies Daily's
+	// webhooks. Default none: every Daily webhook is refused.
+	DailyWebhookSecret string
+	// DailyPollCron (PARLEY_DAILY_POLL_CRON) is when the polling fallback
+	// looks for recordings whose webhook was missed (with DAILY_API_KEY).
+	// Default "*/3 * * * *".
+	DailyPollCron string
+	// Zulip (ZULIP_REALM, ZULIP_BOT_EMAIL, ZULIP_API_KEY) posts summaries
+	// to rooms' streams; off unless all three are set. The realm is a host
+	// or a base URL.
+	ZulipRealm, ZulipBotEmail, ZulipAPIKey string
 	// S3 is object storage: S3_ENDPOINT, S3_USE_TLS, S3_BUCKET,
 	// DAILY_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
 	S3 store.S3Config
@@ -105,9 +140,10 @@ type Config struct {
 	TrashPurgeCron string
 }
 
-// loadConfig reads and validates the configuration. Errors name the
-// variable and what is wrong with it.
-func loadConfig(getenv func(string) string) (Config, error) {
+// loadConfig reads and validates the configuration of env. Every problem
+// is reported at once, each naming its variable and what is wrong.
+func loadConfig(env *Env) (Config, error) {
+	getenv := env.Getenv
 	var errs []string
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, name+": "+fmt.Sprintf(format, args...))
@@ -132,6 +168,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:      get("DATABASE_URL", store.DefaultDatabaseURL),
 		HatchetDebug:     boolVar("HATCHET_DEBUG", false),
+		HatchetNamespace: get("HATCHET_CLIENT_NAMESPACE", ""),
+		DailyAPIURL:      strings.TrimRight(get("DAILY_API_URL", "https://api.daily.co/v1"), "/"),
+		DailyAPIKey:      get("DAILY_API_KEY", ""),
+		DailyPollCron:    get("PARLEY_DAILY_POLL_CRON", "*/3 * * * *"),
+		ZulipRealm:       get("ZULIP_REALM", ""),
+		ZulipBotEmail:    get("ZULIP_BOT_EMAIL", ""),
+		ZulipAPIKey:      get("ZULIP_API_KEY", ""),
 		HTTPAddr:         get("PARLEY_HTTP_ADDR", "127.0.0.1:1250"),
 		APIToken:         get("PARLEY_API_TOKEN", ""),
 		APIURL:           strings.TrimRight(get("PARLEY_API_URL", "http://127.0.0.1:1250"), "/"),
@@ -244,6 +287,28 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if len(strings.Fields(c.TrashPurgeCron)) != 5 {
 		bad("PARLEY_TRASH_PURGE_CRON", "%q is not a cron expression of five fields", c.TrashPurgeCron)
 	}
+	c.DailyWebhookSecret = get("DAILY_WEBHOOK_SECRET", "")
+	if c.DailyWebhookSecret != "" {
+		if _, err := base64.StdEncoding.DecodeString(c.DailyWebhookSecret); err != nil {
+			bad("DAILY_WEBHOOK_SECRET", "is not base64 (Daily gives it base64-encoded)")
+		}
+	}
+	if u, err := url.Parse(c.DailyAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("DAILY_API_URL", "%q is not an http(s) URL", c.DailyAPIURL)
+	}
+	if len(strings.Fields(c.DailyPollCron)) != 5 {
+		bad("PARLEY_DAILY_POLL_CRON", "%q is not a cron expression of five fields", c.DailyPollCron)
+	}
+	if p, err := pipeline.LoadPolicies(env.environ()); err != nil {
+		errs = append(errs, err.Error())
+	} else {
+		c.Policies = p
+	}
+	if pc, err := llm.FromEnv(getenv); err != nil {
+		errs = append(errs, err.Error())
+	} else {
+		c.Providers = pc
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -286,9 +351,9 @@ func (c Config) checkS3() error {
 	return nil
 }
 
-// environ returns the process environment as KEY=VALUE pairs via getenv's
-// source (os.Environ in production).
-func environ(env *Env) []string {
+// environ returns the environment as KEY=VALUE pairs (os.Environ in
+// production), for prefixed settings such as PARLEY_STEP_*.
+func (env *Env) environ() []string {
 	if env.Environ != nil {
 		return env.Environ()
 	}

@@ -59,7 +59,7 @@ func runSearch(ctx context.Context, env *Env, args []string) error {
 		fs.Usage()
 		return &exitError{code: 2, err: fmt.Errorf("no QUERY given")}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 			return &exitError{code: 2, err: fmt.Errorf("a zip is binary: give -o FILE (or redirect stdout)")}
 		}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func runRm(ctx context.Context, env *Env, args []string) error {
 	if err := parseInterspersed(fs, args); err != nil || fs.NArg() != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: parley rm ID [--permanent]")}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func runRestore(ctx context.Context, env *Env, args []string) error {
 	if err := parseInterspersed(fs, args); err != nil || fs.NArg() != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: parley restore ID")}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}

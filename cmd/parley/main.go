@@ -65,13 +65,13 @@ func register(name, summary string, run func(ctx context.Context, env *Env, args
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Environ: os.Environ}
-	code := Main(ctx, env, os.Args[1:])
+	code := run(ctx, env, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
-// Main runs one subcommand and returns the process exit code.
-func Main(ctx context.Context, env *Env, args []string) int {
+// run runs one subcommand and returns the process exit code.
+func run(ctx context.Context, env *Env, args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.Stderr)
 		if len(args) == 0 {

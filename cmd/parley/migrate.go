@@ -19,7 +19,7 @@ func runMigrate(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func runProcess(ctx context.Context, env *Env, args []string) error {
 		fs.Usage()
 		return &exitError{code: 2, err: fmt.Errorf("no TRACK given")}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
@@ -321,7 +321,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if err := parseInterspersed(fs, args); err != nil || fs.NArg() != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: parley status ID [--json]")}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
@@ -368,7 +368,7 @@ func runRetry(ctx context.Context, env *Env, args []string) error {
 	if err := parseInterspersed(fs, args); err != nil || fs.NArg() != 1 {
 		return &exitError{code: 2, err: fmt.Errorf("usage: parley retry ID [--no-wait] [--json]")}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}

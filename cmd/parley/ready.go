@@ -23,12 +23,12 @@ func runReady(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: nil}
 	}
-	cfg, err := loadConfig(env.Getenv)
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
 	c, err := hatchet.NewClient(hatchet.Config{Debug: cfg.HatchetDebug, Logger: newLogger(env.Stderr, cfg),
-		Namespace: env.Getenv("HATCHET_CLIENT_NAMESPACE")})
+		Namespace: cfg.HatchetNamespace})
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func openApp(ctx context.Context, env *Env, cfg Config) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	hc, err := hatchet.NewClient(hatchet.Config{Debug: cfg.HatchetDebug, Logger: log, Namespace: env.Getenv("HATCHET_CLIENT_NAMESPACE")})
+	hc, err := hatchet.NewClient(hatchet.Config{Debug: cfg.HatchetDebug, Logger: log, Namespace: cfg.HatchetNamespace})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -68,11 +68,8 @@ func (a *app) dispatcher() *pipeline.Dispatcher {
 }
 
 // steps builds the pipeline's dependencies from the configuration.
-func (a *app) steps(env *Env) (*pipeline.Steps, *tracks.Steps, error) {
-	pcfg, err := llm.FromEnv(env.Getenv)
-	if err != nil {
-		return nil, nil, err
-	}
+func (a *app) steps() (*pipeline.Steps, *tracks.Steps, error) {
+	pcfg := a.cfg.Providers
 	cache := store.NewCache(a.db)
 	asr := llm.NewASR(pcfg, cache, llm.MediaSplitter, nil, a.log)
 	chat := llm.NewLLM(pcfg, cache, nil, a.log)
@@ -85,11 +82,11 @@ func (a *app) steps(env *Env) (*pipeline.Steps, *tracks.Steps, error) {
 		Settings: pipeline.Settings{WorkDir: work},
 		Now:      time.Now, Log: a.log,
 	}
-	if key := env.Getenv("DAILY_API_KEY"); key != "" {
-		s.Daily = dailyAdapter{c: daily.New(daily.Config{BaseURL: env.Getenv("DAILY_API_URL"), APIKey: key})}
+	if key := a.cfg.DailyAPIKey; key != "" {
+		s.Daily = dailyAdapter{c: daily.New(daily.Config{BaseURL: a.cfg.DailyAPIURL, APIKey: key})}
 	}
-	if z := notify.NewZulip(notify.ZulipConfig{Realm: env.Getenv("ZULIP_REALM"), BotEmail: env.Getenv("ZULIP_BOT_EMAIL"),
-		APIKey: env.Getenv("ZULIP_API_KEY"), HTTPClient: a.cfg.EgressAllow.Client(true)}); z != nil {
+	if z := notify.NewZulip(notify.ZulipConfig{Realm: a.cfg.ZulipRealm, BotEmail: a.cfg.ZulipBotEmail,
+		APIKey: a.cfg.ZulipAPIKey, HTTPClient: a.cfg.EgressAllow.Client(true)}); z != nil {
 		s.Zulip = z
 	}
 	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{run: a.media}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}

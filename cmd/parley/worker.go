@@ -19,11 +19,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	cfg, err := loadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	policies, err := pipeline.LoadPolicies(environ(env))
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
@@ -32,15 +28,15 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer a.close()
-	steps, trackSteps, err := a.steps(env)
+	steps, trackSteps, err := a.steps()
 	if err != nil {
 		return err
 	}
-	wfs := pipeline.Define(a.hatchet, steps, trackSteps, policies, cfg.MaxRuns)
+	wfs := pipeline.Define(a.hatchet, steps, trackSteps, cfg.Policies, cfg.MaxRuns)
 	all := append(wfs.All(), wfs.Alias, a.hatchet.NewReadinessWorkflow())
 	if d, ok := steps.Daily.(dailyAdapter); ok {
 		poller := &pipeline.Poller{Steps: steps, Lister: d, Dispatcher: a.dispatcher(), Bucket: cfg.S3.DailyBucket}
-		all = append(all, pipeline.DefinePolling(a.hatchet, poller, env.Getenv("PARLEY_DAILY_POLL_CRON")))
+		all = append(all, pipeline.DefinePolling(a.hatchet, poller, cfg.DailyPollCron))
 	}
 	all = append(all, pipeline.DefineTrashPurge(a.hatchet, &pipeline.Purger{DB: a.db, Storage: a.s3,
 		Retention: cfg.TrashRetention, Log: a.log}, cfg.TrashPurgeCron))
