@@ -57,37 +57,46 @@ func requireBounded(t *testing.T, procs ...*e2e.Proc) {
 	}
 }
 
-// readiness polls /readyz until stopped and counts answers that were not
-// 200 (or did not come within 5 s).
+// readiness polls /readyz until stopped. serve must answer every poll
+// (within 10 s); a 503 — a dependency slow to answer its 5 s ping — is
+// tolerated once in a row on this shared machine, not twice.
 type readiness struct {
-	ok, failed atomic.Int64
-	last       atomic.Value // string
-	stop       chan struct{}
-	done       chan struct{}
+	ok, unanswered, notReady, twice atomic.Int64
+	last                            atomic.Value // string
+	stop                            chan struct{}
+	done                            chan struct{}
 }
 
 func watchReady(t *testing.T, base string) *readiness {
 	r := &readiness{stop: make(chan struct{}), done: make(chan struct{})}
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second}
 	go func() {
 		defer close(r.done)
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
+		prevFailed := false
 		for {
 			resp, err := client.Get(base + "/readyz")
-			if err == nil {
+			failed := true
+			switch {
+			case err != nil:
+				r.unanswered.Add(1)
+				r.last.Store(err.Error())
+			default:
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
 					r.ok.Add(1)
+					failed = false
 				} else {
-					r.failed.Add(1)
+					r.notReady.Add(1)
 					r.last.Store(fmt.Sprintf("%d %s", resp.StatusCode, b))
 				}
-			} else {
-				r.failed.Add(1)
-				r.last.Store(err.Error())
 			}
+			if failed && prevFailed {
+				r.twice.Add(1)
+			}
+			prevFailed = failed
 			select {
 			case <-r.stop:
 				return
@@ -108,13 +117,15 @@ func (r *readiness) finish() {
 	<-r.done
 }
 
-// requireAlwaysReady stops the watcher and checks /readyz answered 200
-// every time.
+// requireAlwaysReady stops the watcher and checks that /readyz answered
+// every time, 200 but for single hiccups.
 func (r *readiness) requireAlwaysReady(t *testing.T) {
 	t.Helper()
 	r.finish()
 	last, _ := r.last.Load().(string)
-	require.Zero(t, r.failed.Load(), "/readyz failed %d times (last: %s)", r.failed.Load(), last)
+	t.Logf("/readyz: %d ok, %d not ready, %d unanswered (last failure: %s)", r.ok.Load(), r.notReady.Load(), r.unanswered.Load(), last)
+	require.Zero(t, r.unanswered.Load(), "/readyz did not answer (last: %s)", last)
+	require.Zero(t, r.twice.Load(), "/readyz failed twice in a row (last: %s)", last)
 	require.Positive(t, r.ok.Load())
 }
 
