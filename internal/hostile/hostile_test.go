@@ -221,24 +221,35 @@ func TestHostileConcurrentUploads(t *testing.T) {
 	require.Equal(t, 201, s.API(context.Background(), "POST", "/v1/transcripts", map[string]any{}, &tr))
 	type slow struct {
 		w    *io.PipeWriter
-		done chan int
+		done chan [2]string
 	}
 	var open []slow
 	for range 2 {
 		r, w := io.Pipe()
-		sl := slow{w: w, done: make(chan int, 1)}
+		sl := slow{w: w, done: make(chan [2]string, 1)}
 		go func() {
-			st, _ := upload(s, tr.ID, "slow.wav", r, -1)
-			sl.done <- st
+			st, body := upload(s, tr.ID, "slow.wav", r, -1)
+			sl.done <- [2]string{strconv.Itoa(st), body}
 		}()
-		// More than the client's write buffer, so the request is on its way.
-		_, err := w.Write(append(wavHeader(1<<20), make([]byte, 256<<10)...))
+		// More than the socket buffers hold: once the write returns, serve
+		// has been reading this body, so its handler holds a slot.
+		_, err := w.Write(append(wavHeader(32<<20), make([]byte, 16<<20)...))
 		require.NoError(t, err)
 		open = append(open, sl)
 	}
 	// Once both are in, the third is refused without waiting.
 	s.WaitFor("two uploads in progress", time.Minute, func() bool {
+		for _, sl := range open {
+			select {
+			case got := <-sl.done:
+				t.Fatalf("a slow upload ended early: %s %s", got[0], got[1])
+			default:
+			}
+		}
 		st, body := upload(s, tr.ID, "third.wav", bytes.NewReader(wavHeader(0)), 44)
+		if st != 429 {
+			t.Logf("third upload: %d %s", st, body)
+		}
 		if st == 429 {
 			require.Contains(t, body, "too many uploads at once (2")
 			return true
@@ -246,9 +257,10 @@ func TestHostileConcurrentUploads(t *testing.T) {
 		return false
 	})
 	for _, sl := range open {
-		_, _ = sl.w.Write(make([]byte, 1<<20-256<<10))
+		_, _ = sl.w.Write(make([]byte, 16<<20))
 		require.NoError(t, sl.w.Close())
-		require.Equal(t, 201, <-sl.done)
+		got := <-sl.done
+		require.Equal(t, "201", got[0], got[1])
 	}
 	wav := append(wavHeader(32000), make([]byte, 32000)...)
 	status, body := upload(s, tr.ID, "after.wav", bytes.NewReader(wav), int64(len(wav)))
