@@ -106,4 +106,10 @@ type StepRecord struct {
 	DurationMS    int64      `json:"duration_ms"`
 	Usage         Usage      `json:"usage"`
 	Error         string     `json:"error,omitempty"`
+	// Source, on track steps, is what the speech recogniser got for the
+	// track: "original" (the raw track as it is, word times shifted by
+	// its offset) or "padded" (a copy on meeting time: gaps filled, or a
+	// format or size the recogniser does not take). Empty before
+	// pad_track ran.
+	Source string `json:"source,omitempty"`
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/internal/e2e"
+	"github.com/parley-dev/parley/pipeline"
 	"github.com/parley-dev/parley/sim"
 )
 
@@ -273,21 +274,16 @@ func trigger(t *testing.T, s *e2e.Stack, tracks []map[string]string) string {
 	return acc.TranscriptID
 }
 
-// dagParents is the pipeline's DAG up to finalize (pipeline.Define).
-var dagParents = map[string][]string{
-	"get_recording":         nil,
-	"get_participants":      {"get_recording"},
-	"process_tracks":        {"get_participants"},
-	"mixdown_tracks":        {"process_tracks"},
-	"generate_waveform":     {"mixdown_tracks"},
-	"detect_topics":         {"process_tracks"},
-	"generate_title":        {"detect_topics"},
-	"extract_subjects":      {"detect_topics"},
-	"process_subjects":      {"extract_subjects"},
-	"generate_recap":        {"process_subjects"},
-	"identify_action_items": {"extract_subjects"},
-	"finalize":              {"process_tracks", "generate_waveform", "generate_title", "generate_recap", "identify_action_items"},
-}
+// dagParents is the pipeline's DAG (pipeline.StepTable).
+var dagParents = func() map[string][]string {
+	m := map[string][]string{}
+	for _, st := range pipeline.StepTable {
+		if st.Workflow == pipeline.WorkflowPipeline {
+			m[st.Name] = st.Parents
+		}
+	}
+	return m
+}()
 
 // llmSteps are the steps whose work is LLM calls.
 var llmSteps = map[string]bool{"detect_topics": true, "generate_title": true, "extract_subjects": true,

@@ -85,8 +85,11 @@ var StepTable = []StepSpec{
 	{Name: "transcribe_track", Label: "Transcribe track", Detail: "Transcribing", Workflow: WorkflowTrack,
 		Parents: []string{"pad_track"}, Policy: pol(20*time.Minute, 3, 3, 60*time.Second), Phase: PhaseChild,
 		declare: trackTask((*tracks.Steps).TranscribeTrack)},
+	// The mixdown reads the original tracks only: it runs beside the
+	// transcription (at a lower CPU priority than padding, see
+	// mediaproc.Runner.MixdownNice), off the critical path.
 	{Name: "mixdown_tracks", Label: "Mix down audio", Detail: "Mixing the tracks into one MP3", Workflow: WorkflowPipeline,
-		Parents: []string{"process_tracks"}, Policy: pol(30*time.Minute, 2, 2, 30*time.Second),
+		Parents: []string{"get_participants"}, Policy: pol(30*time.Minute, 2, 2, 30*time.Second),
 		Emits: []string{parley.EventDuration}, Phase: PhaseRun, Artifacts: []string{"audio"},
 		declare: task((*Steps).MixdownTracks)},
 	{Name: "generate_waveform", Label: "Draw waveform", Detail: "Drawing the waveform", Workflow: WorkflowPipeline,
@@ -176,7 +179,7 @@ func trackTask[O any](fn func(*tracks.Steps, context.Context, tracks.Input) (O, 
 // StepTable. The DAG it declares:
 //
 //	get_recording -> get_participants -> process_tracks  [TrackProcessing x N: pad_track -> transcribe_track]
-//	process_tracks -> mixdown_tracks -> generate_waveform
+//	                 get_participants -> mixdown_tracks -> generate_waveform
 //	process_tracks -> detect_topics -> generate_title
 //	                  detect_topics -> extract_subjects -> process_subjects -> generate_recap
 //	                                   extract_subjects -> identify_action_items

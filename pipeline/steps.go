@@ -329,26 +329,50 @@ func (s *Steps) GenerateWaveform(ctx context.Context, in Input) (WaveformOutput,
 type FinalizeOutput struct {
 	Status        parley.Status `json:"status"`
 	DeletedPadded int           `json:"deleted_padded"`
+	// TracksOriginal and TracksPadded count the tracks the recogniser got
+	// as they were and as padded copies.
+	TracksOriginal int `json:"tracks_original"`
+	TracksPadded   int `json:"tracks_padded"`
 }
 
 // Finalize runs once every result exists (it waits for the mixdown too, so
 // nothing it deletes is still needed): it deletes the padded working
 // files, publishes the transcript text, refreshes the search index and
 // sets the status to ended — the run's last status write.
+//
+// The padded files it deletes are what pad_track wrote under the
+// transcript's tracks.PaddedPrefix in the working bucket (of this run or an
+// earlier one), never anything else: not a reused original (recorded as
+// the track's padded file), not an upload under the transcript's prefix,
+// not a key that is one of the tracks' originals.
 func (s *Steps) Finalize(ctx context.Context, in Input) (FinalizeOutput, error) {
 	trs, err := s.DB.ListTracks(ctx, in.TranscriptID)
 	if err != nil {
 		return FinalizeOutput{}, err
 	}
-	deleted := 0
+	var out FinalizeOutput
+	originals := map[string]bool{}
 	for _, tr := range trs {
-		if tr.Padded.Key == "" || (tr.Padded.Bucket == tr.Bucket && tr.Padded.Key == tr.Key) {
-			continue // nothing padded, or the original was used as is
+		originals[tr.Bucket+"/"+tr.Key] = true
+		switch tr.Source {
+		case store.SourceOriginal:
+			out.TracksOriginal++
+		case store.SourcePadded:
+			out.TracksPadded++
 		}
-		if err := s.Storage.Delete(ctx, tr.Padded.Bucket, tr.Padded.Key); err != nil {
+	}
+	keys, err := s.Storage.List(ctx, s.Storage.Bucket(), tracks.PaddedPrefix(in.TranscriptID))
+	if err != nil {
+		return FinalizeOutput{}, fmt.Errorf("finalize: list padded files: %w", err)
+	}
+	for _, k := range keys {
+		if originals[s.Storage.Bucket()+"/"+k] {
+			continue
+		}
+		if err := s.Storage.Delete(ctx, s.Storage.Bucket(), k); err != nil {
 			return FinalizeOutput{}, fmt.Errorf("finalize: %w", err)
 		}
-		deleted++
+		out.DeletedPadded++
 	}
 	if err := s.DB.ClearPaddedTracks(ctx, in.TranscriptID); err != nil {
 		return FinalizeOutput{}, err
@@ -373,13 +397,29 @@ func (s *Steps) Finalize(ctx context.Context, in Input) (FinalizeOutput, error) 
 	if _, err := s.DB.SetStatus(ctx, in.TranscriptID, parley.StatusEnded, nil); err != nil {
 		return FinalizeOutput{}, err
 	}
-	return FinalizeOutput{Status: parley.StatusEnded, DeletedPadded: deleted}, nil
+	out.Status = parley.StatusEnded
+	return out, nil
 }
 
 // CleanupOutput is cleanup_consent's output.
 type CleanupOutput struct {
 	ConsentDenied bool     `json:"consent_denied"`
 	Deleted       []string `json:"deleted,omitempty"`
+	// Tracks says, when consent was denied, what became of each track's
+	// audio.
+	Tracks []TrackCleanup `json:"tracks,omitempty"`
+}
+
+// TrackCleanup is what consent cleanup did with one track.
+type TrackCleanup struct {
+	Track int `json:"track"`
+	// Source is what the recogniser got: "original" (the raw track itself;
+	// there was no copy) or "padded" (a copy, deleted by finalize or here).
+	Source string `json:"source"`
+	// Original is "deleted", or why the raw track was kept: another
+	// transcript that keeps its audio uses it, or it lies under another
+	// transcript's prefix.
+	Original string `json:"original"`
 }
 
 // CleanupConsent deletes every stored audio object of the transcript (raw
@@ -398,7 +438,26 @@ func (s *Steps) CleanupConsent(ctx context.Context, in Input) (CleanupOutput, er
 	if err != nil {
 		return CleanupOutput{}, err
 	}
-	return CleanupOutput{ConsentDenied: true, Deleted: deleted}, nil
+	trs, err := s.DB.ListTracks(ctx, in.TranscriptID)
+	if err != nil {
+		return CleanupOutput{}, err
+	}
+	gone := map[string]bool{}
+	for _, d := range deleted {
+		gone[d] = true
+	}
+	out := CleanupOutput{ConsentDenied: true, Deleted: deleted}
+	for _, tr := range trs {
+		tc := TrackCleanup{Track: tr.Index, Source: tr.Source, Original: "deleted"}
+		if !gone[tr.Bucket+"/"+tr.Key] {
+			tc.Original = "kept: another transcript that keeps its audio uses it, or it lies under another transcript's prefix"
+			if ok, err := s.Storage.Exists(ctx, tr.Bucket, tr.Key); err == nil && !ok {
+				tc.Original = "deleted" // by an earlier attempt
+			}
+		}
+		out.Tracks = append(out.Tracks, tc)
+	}
+	return out, nil
 }
 
 // AudioStore is what DeleteAudio needs of the database (package store).

@@ -3,6 +3,8 @@ package sim
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -225,6 +227,9 @@ func (s *Server) transcriptions(w http.ResponseWriter, r *http.Request, e *Reque
 		return
 	}
 	defer cleanup()
+	if sum, err := fileSHA256(path); err == nil {
+		e.Fields["file_sha256"] = sum
+	}
 	words, dur, err := transcribeFile(r.Context(), path)
 	if err != nil {
 		openAIError(w, 400, "could not decode the audio: "+err.Error(), "invalid_request_error")
@@ -292,6 +297,21 @@ func segmentsOf(words []simWord) []map[string]any {
 // openAIError answers in OpenAI's error shape.
 func openAIError(w http.ResponseWriter, status int, msg, typ string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
+}
+
+// fileSHA256 is the hex SHA-256 of a file (logged for uploads, so that a
+// test can tell which bytes reached the recogniser).
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func saveUpload(name string, open func() (io.ReadCloser, error)) (string, func(), error) {

@@ -118,7 +118,7 @@ type Request struct {
 	// or "" (none); the credentials themselves are not logged.
 	Auth string `json:"auth,omitempty"`
 	// Fields are the request's parameters: multipart form fields (and
-	// file, file_size) for ASR uploads; language, batch for
+	// file, file_size, file_sha256) for ASR uploads; language, batch for
 	// transcriptions-from-url; model, response_format, strict,
 	// schema_required, messages, temperature, prompt_chars and
 	// prompt_sha256 (of the messages' text: equal for the same question) for

@@ -59,6 +59,8 @@ func (db *DB) FinishStepAttempt(ctx context.Context, id int64, status string, fi
 // ListSteps returns the audit of a transcript: one row per step (and per
 // track for track steps) with the state of its latest attempt, the number
 // of attempts and the usage summed over every attempt, in start order.
+// Track steps carry what the recogniser got for their track
+// (TrackState.Source).
 func (db *DB) ListSteps(ctx context.Context, transcriptID string) ([]parley.StepRecord, error) {
 	rows, err := db.q.Query(ctx, `WITH a AS (
 			SELECT *, row_number() OVER (PARTITION BY name, track_index ORDER BY id DESC) AS rn,
@@ -67,7 +69,8 @@ func (db *DB) ListSteps(ctx context.Context, transcriptID string) ([]parley.Step
 			FROM steps WHERE transcript_id = $1)
 		SELECT a.name, a.track_index, a.workflow_run_id, a.status, a.attempts, a.first_start, a.finished_at, a.error,
 		       (SELECT coalesce(jsonb_agg(s.usage), '[]') FROM steps s
-		        WHERE s.transcript_id = $1 AND s.name = a.name AND s.track_index IS NOT DISTINCT FROM a.track_index)
+		        WHERE s.transcript_id = $1 AND s.name = a.name AND s.track_index IS NOT DISTINCT FROM a.track_index),
+		       coalesce((SELECT t.source FROM tracks t WHERE t.transcript_id = $1 AND t.idx = a.track_index), '')
 		FROM a WHERE rn = 1 ORDER BY first_start, name, track_index`, transcriptID)
 	if err != nil {
 		return nil, wrapDBError("list steps", err)
@@ -78,7 +81,7 @@ func (db *DB) ListSteps(ctx context.Context, transcriptID string) ([]parley.Step
 		var r parley.StepRecord
 		var usages []byte
 		if err := rows.Scan(&r.Name, &r.TrackIndex, &r.WorkflowRunID, &r.Status, &r.Attempts, &r.StartedAt,
-			&r.FinishedAt, &r.Error, &usages); err != nil {
+			&r.FinishedAt, &r.Error, &usages, &r.Source); err != nil {
 			return nil, wrapDBError("list steps", err)
 		}
 		var us []parley.Usage

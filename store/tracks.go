@@ -15,7 +15,20 @@ type TrackState struct {
 	Duration    *float64
 	Padded      PaddedTrack
 	Transcribed bool
+	// Source is what pad_track sent to the recogniser (SourceOriginal or
+	// SourcePadded; "" before it ran). Unlike Padded it outlives finalize.
+	Source string
 }
+
+// What pad_track sends to the speech recogniser (TrackState.Source).
+const (
+	// SourceOriginal: the raw track as it is; word times are shifted by
+	// PaddedTrack.Shift, and PaddedTrack names the original itself.
+	SourceOriginal = "original"
+	// SourcePadded: a copy on meeting time under the transcript's prefix,
+	// deleted by finalize.
+	SourcePadded = "padded"
+)
 
 // PaddedTrack is the result of pad_track: where the meeting-time audio is
 // and how to read it.
@@ -27,6 +40,11 @@ type PaddedTrack struct {
 	Shift  float64 `json:"shift"`
 	// RunID is the pipeline run that made the file.
 	RunID string `json:"run_id"`
+	// Source is SourceOriginal or SourcePadded.
+	Source string `json:"source"`
+	// Ext is the file extension the recogniser must see ("webm", "mp3"):
+	// an original's key may have none.
+	Ext string `json:"ext"`
 }
 
 // SetTracks stores the tracks of a transcript. It replaces an earlier list
@@ -134,8 +152,8 @@ func (db *DB) OtherReferences(ctx context.Context, transcriptID, bucket, key str
 // ListTracks returns the tracks of a transcript in index order.
 func (db *DB) ListTracks(ctx context.Context, transcriptID string) ([]TrackState, error) {
 	rows, err := db.q.Query(ctx, `SELECT idx, bucket, s3_key, participant_id, name, start_offset, duration,
-		padded_bucket, padded_key, padded_sha256, padded_size, padded_shift, padded_run_id, transcribed
-		FROM tracks WHERE transcript_id = $1 ORDER BY idx`, transcriptID)
+		padded_bucket, padded_key, padded_sha256, padded_size, padded_shift, padded_run_id, transcribed, source,
+		padded_ext FROM tracks WHERE transcript_id = $1 ORDER BY idx`, transcriptID)
 	if err != nil {
 		return nil, wrapDBError("list tracks", err)
 	}
@@ -144,7 +162,8 @@ func (db *DB) ListTracks(ctx context.Context, transcriptID string) ([]TrackState
 	for rows.Next() {
 		var t TrackState
 		if err := rows.Scan(&t.Index, &t.Bucket, &t.Key, &t.ParticipantID, &t.Name, &t.StartOffset, &t.Duration,
-			&t.Padded.Bucket, &t.Padded.Key, &t.Padded.SHA256, &t.Padded.Size, &t.Padded.Shift, &t.Padded.RunID, &t.Transcribed); err != nil {
+			&t.Padded.Bucket, &t.Padded.Key, &t.Padded.SHA256, &t.Padded.Size, &t.Padded.Shift, &t.Padded.RunID, &t.Transcribed,
+			&t.Source, &t.Padded.Ext); err != nil {
 			return nil, wrapDBError("list tracks", err)
 		}
 		out = append(out, t)
@@ -169,9 +188,9 @@ func (db *DB) GetTrack(ctx context.Context, transcriptID string, idx int) (*Trac
 // SetTrackPadded records pad_track's result for one track.
 func (db *DB) SetTrackPadded(ctx context.Context, transcriptID string, idx int, offset, duration float64, p PaddedTrack) error {
 	tag, err := db.q.Exec(ctx, `UPDATE tracks SET start_offset = $3, duration = $4, padded_bucket = $5,
-		padded_key = $6, padded_sha256 = $7, padded_size = $8, padded_shift = $9, padded_run_id = $10
-		WHERE transcript_id = $1 AND idx = $2`,
-		transcriptID, idx, offset, duration, p.Bucket, p.Key, p.SHA256, p.Size, p.Shift, p.RunID)
+		padded_key = $6, padded_sha256 = $7, padded_size = $8, padded_shift = $9, padded_run_id = $10, source = $11,
+		padded_ext = $12 WHERE transcript_id = $1 AND idx = $2`,
+		transcriptID, idx, offset, duration, p.Bucket, p.Key, p.SHA256, p.Size, p.Shift, p.RunID, p.Source, p.Ext)
 	if err != nil {
 		return wrapDBError("record padded track", err)
 	}

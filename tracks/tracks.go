@@ -37,6 +37,10 @@ type PadOutput struct {
 	Offset float64 `json:"offset"`
 	// Reused is true when a retry found the padded file of this run.
 	Reused bool `json:"reused"`
+	// Source is what the recogniser gets: store.SourceOriginal (the
+	// track as it is; Bucket and Key are the original's) or
+	// store.SourcePadded (a copy on meeting time).
+	Source string `json:"source"`
 }
 
 // Output is transcribe_track's output (the child's result).
@@ -55,7 +59,8 @@ type PadResult struct {
 	// transcribed as is, and Shift seconds added to its word times.
 	UseOriginal bool
 	Shift       float64
-	// Ext and ContentType describe the written file.
+	// Ext and ContentType describe the written file (the original with
+	// UseOriginal).
 	Ext, ContentType string
 }
 
@@ -120,11 +125,19 @@ type Steps struct {
 
 // PaddedKey is where pad_track stores track i of a transcript.
 func PaddedKey(transcriptID string, i int, ext string) string {
-	return fmt.Sprintf("%s/tracks/padded_%d.%s", transcriptID, i, strings.TrimPrefix(ext, "."))
+	return fmt.Sprintf("%s%d.%s", PaddedPrefix(transcriptID), i, strings.TrimPrefix(ext, "."))
 }
 
-// PadTrack puts one track on meeting time and stores the result. A retry
-// within the same pipeline run reuses a padded file that is already stored.
+// PaddedPrefix is the key prefix of every padded copy of a transcript's
+// tracks (in the working bucket): what finalize deletes.
+func PaddedPrefix(transcriptID string) string { return transcriptID + "/tracks/padded_" }
+
+// PadTrack prepares one track for the recogniser. A track the Padder finds
+// fit as it is (no timestamp gaps, a container and size the backend takes)
+// is used as it is: nothing is written, and its word times are shifted by
+// its offset. Any other track is put on meeting time and the copy stored
+// under the transcript's prefix (finalize deletes it). A retry within the
+// same pipeline run reuses what the first attempt recorded.
 func (s *Steps) PadTrack(ctx context.Context, in Input) (PadOutput, error) {
 	tr, err := s.DB.GetTrack(ctx, in.TranscriptID, in.TrackIndex)
 	if err != nil {
@@ -132,7 +145,8 @@ func (s *Steps) PadTrack(ctx context.Context, in Input) (PadOutput, error) {
 	}
 	if tr.Padded.Key != "" && tr.Padded.RunID == in.PipelineRunID && tr.StartOffset != nil {
 		if st, err := s.Storage.Stat(ctx, tr.Padded.Bucket, tr.Padded.Key); err == nil && st.Size == tr.Padded.Size {
-			return PadOutput{Bucket: tr.Padded.Bucket, Key: tr.Padded.Key, Size: st.Size, Offset: *tr.StartOffset, Reused: true}, nil
+			return PadOutput{Bucket: tr.Padded.Bucket, Key: tr.Padded.Key, Size: st.Size, Offset: *tr.StartOffset, Reused: true,
+				Source: tr.Padded.Source}, nil
 		}
 	}
 	st, err := s.Storage.Stat(ctx, tr.Bucket, tr.Key)
@@ -156,30 +170,34 @@ func (s *Steps) PadTrack(ctx context.Context, in Input) (PadOutput, error) {
 	if err != nil {
 		return PadOutput{}, fmt.Errorf("pad track %d (%s): %w", in.TrackIndex, tr.Key, err)
 	}
-	p := store.PaddedTrack{Shift: res.Shift, RunID: in.PipelineRunID}
+	p := store.PaddedTrack{Shift: res.Shift, RunID: in.PipelineRunID, Ext: strings.TrimPrefix(res.Ext, ".")}
 	if res.UseOriginal {
-		// The original is transcribed as is; hash it for the cache key.
-		local := filepath.Join(dir, "original")
-		if err := s.Storage.GetFile(ctx, tr.Bucket, tr.Key, local); err != nil {
-			return PadOutput{}, fmt.Errorf("pad track %d: %w", in.TrackIndex, err)
-		}
-		sum, size, err := fileSHA256(local)
-		if err != nil {
-			return PadOutput{}, fmt.Errorf("pad track %d: %w", in.TrackIndex, err)
-		}
-		p.Bucket, p.Key, p.SHA256, p.Size = tr.Bucket, tr.Key, sum, size
+		// The original goes to the recogniser as it is: nothing is
+		// written, and transcribe_track hashes what it downloads anyway
+		// (the cache key), so the original is not downloaded here.
+		p.Bucket, p.Key, p.Size, p.Source = tr.Bucket, tr.Key, st.Size, store.SourceOriginal
 	} else {
 		key := PaddedKey(in.TranscriptID, in.TrackIndex, res.Ext)
 		info, err := s.Storage.PutFile(ctx, s.Storage.Bucket(), key, dst, res.ContentType)
 		if err != nil {
 			return PadOutput{}, fmt.Errorf("pad track %d: %w", in.TrackIndex, err)
 		}
-		p.Bucket, p.Key, p.SHA256, p.Size = s.Storage.Bucket(), key, info.SHA256, info.Size
+		p.Bucket, p.Key, p.SHA256, p.Size, p.Source = s.Storage.Bucket(), key, info.SHA256, info.Size, store.SourcePadded
 	}
 	if err := s.DB.SetTrackPadded(ctx, in.TranscriptID, in.TrackIndex, res.Offset, res.Duration, p); err != nil {
 		return PadOutput{}, fmt.Errorf("pad track %d: %w", in.TrackIndex, err)
 	}
-	return PadOutput{Bucket: p.Bucket, Key: p.Key, Size: p.Size, Offset: res.Offset}, nil
+	s.logger(in).InfoContext(ctx, "track prepared for the recogniser", "track", in.TrackIndex, "source", p.Source,
+		"offset", res.Offset, "bytes", p.Size)
+	return PadOutput{Bucket: p.Bucket, Key: p.Key, Size: p.Size, Offset: res.Offset, Source: p.Source}, nil
+}
+
+func (s *Steps) logger(in Input) *slog.Logger {
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return log.With(slog.String("transcript_id", in.TranscriptID))
 }
 
 // TranscribeTrack turns the padded track into words (speaker = track index)
@@ -199,9 +217,22 @@ func (s *Steps) TranscribeTrack(ctx context.Context, in Input) (Output, error) {
 		return Output{}, fmt.Errorf("transcribe track %d: %w", in.TrackIndex, err)
 	}
 	defer os.RemoveAll(dir)
-	local := filepath.Join(dir, filepath.Base(tr.Padded.Key))
+	// The recogniser tells formats by the file name: keep the key's name
+	// when it ends in the format's extension (an original's may have none).
+	name := filepath.Base(tr.Padded.Key)
+	if ext := tr.Padded.Ext; ext != "" && !strings.EqualFold(filepath.Ext(name), "."+ext) {
+		name = fmt.Sprintf("track_%d.%s", in.TrackIndex, ext)
+	}
+	local := filepath.Join(dir, name)
 	if err := s.Storage.GetFile(ctx, tr.Padded.Bucket, tr.Padded.Key, local); err != nil {
 		return Output{}, fmt.Errorf("transcribe track %d: %w", in.TrackIndex, err)
+	}
+	sum := tr.Padded.SHA256
+	if sum == "" {
+		// A reused original: its hash is the cache key.
+		if sum, _, err = fileSHA256(local); err != nil {
+			return Output{}, fmt.Errorf("transcribe track %d: %w", in.TrackIndex, err)
+		}
 	}
 	duration := 0.0
 	if tr.Duration != nil {
@@ -212,7 +243,7 @@ func (s *Steps) TranscribeTrack(ctx context.Context, in Input) (Output, error) {
 		URL: func(ctx context.Context) (string, error) {
 			return s.Storage.Presign(ctx, tr.Padded.Bucket, tr.Padded.Key)
 		},
-		SHA256:   tr.Padded.SHA256,
+		SHA256:   sum,
 		Duration: duration,
 		Speaker:  in.TrackIndex,
 		Shift:    tr.Padded.Shift,

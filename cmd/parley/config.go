@@ -128,6 +128,13 @@ type Config struct {
 	// default 1h), PARLEY_MEDIA_MAX_DURATION (length of one track, default
 	// 8h).
 	Media mediaproc.Limits
+	// ReuseOriginals (PARLEY_REUSE_ORIGINALS) lets pad_track send a track
+	// to the speech recogniser as it is when it needs no gap filling and
+	// its container, codec and size are ones the backend takes (WebM/Ogg
+	// Opus, MP3, FLAC, WAV, M4A, at most TRANSCRIPT_MAX_UPLOAD_BYTES);
+	// word times are then shifted by the track's offset. false pads every
+	// track. Default true.
+	ReuseOriginals bool
 	// MaxConnections (PARLEY_HTTP_MAX_CONNECTIONS) caps the connections
 	// serve holds open; more wait to be accepted. Default 1024.
 	MaxConnections int
@@ -272,6 +279,7 @@ func loadConfig(env *Env) (Config, error) {
 	if c.Media.MaxCPU < time.Second {
 		bad("PARLEY_MEDIA_MAX_CPU", "at least 1s")
 	}
+	c.ReuseOriginals = boolVar("PARLEY_REUSE_ORIGINALS", true)
 	c.MaxConnections = int(intVar("PARLEY_HTTP_MAX_CONNECTIONS", 1024, 1))
 	if d, err := time.ParseDuration(get("PARLEY_DRAIN_TIMEOUT", "60s")); err != nil || d < 0 {
 		bad("PARLEY_DRAIN_TIMEOUT", "must be a duration such as 60s")

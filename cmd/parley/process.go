@@ -345,13 +345,14 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if doc.Error != nil {
 		fmt.Fprintf(env.Stdout, "error: failed at %s: %s\n", doc.Error.Step, doc.Error.Message)
 	}
-	fmt.Fprintf(env.Stdout, "\n%-22s %-6s %-10s %8s %9s %6s %8s  %s\n", "STEP", "TRACK", "STATUS", "ATTEMPTS", "TIME", "ASR s", "TOKENS", "ERROR")
+	fmt.Fprintf(env.Stdout, "\n%-22s %-6s %-8s %-10s %8s %9s %6s %8s  %s\n", "STEP", "TRACK", "SOURCE", "STATUS", "ATTEMPTS", "TIME",
+		"ASR s", "TOKENS", "ERROR")
 	for _, s := range steps {
 		track := ""
 		if s.TrackIndex != nil {
 			track = fmt.Sprint(*s.TrackIndex + 1)
 		}
-		fmt.Fprintf(env.Stdout, "%-22s %-6s %-10s %8d %8.1fs %6.0f %8d  %s\n", s.Name, track, s.Status, s.Attempts,
+		fmt.Fprintf(env.Stdout, "%-22s %-6s %-8s %-10s %8d %8.1fs %6.0f %8d  %s\n", s.Name, track, s.Source, s.Status, s.Attempts,
 			float64(s.DurationMS)/1000, s.Usage.ASRAudioSeconds, s.Usage.LLMPromptTokens+s.Usage.LLMCompletionTokens, s.Error)
 	}
 	if doc.Status == parley.StatusError {

@@ -58,8 +58,13 @@ func openApp(ctx context.Context, env *Env, cfg Config) (*app, error) {
 	// Untrusted audio is checked, padded and mixed in child processes
 	// with these limits; the track limit also holds for what runs here.
 	media.SetMaxTrackDuration(cfg.Media.MaxDuration)
-	return &app{cfg: cfg, log: log, db: db, s3: s3, hatchet: hc, media: &mediaproc.Runner{Limits: cfg.Media}}, nil
+	return &app{cfg: cfg, log: log, db: db, s3: s3, hatchet: hc, media: &mediaproc.Runner{Limits: cfg.Media, MixdownNice: mixdownNice}}, nil
 }
+
+// mixdownNice is the niceness of mixdown children: the mixdown runs beside
+// the transcription, where padding (on the critical path) should get the
+// CPU first.
+const mixdownNice = 10
 
 func (a *app) close() { a.db.Close() }
 
@@ -89,7 +94,7 @@ func (a *app) steps() (*pipeline.Steps, *tracks.Steps, error) {
 		APIKey: a.cfg.ZulipAPIKey, HTTPClient: a.cfg.EgressAllow.Client(true)}); z != nil {
 		s.Zulip = z
 	}
-	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{run: a.media}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}
+	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{run: a.media, reuse: a.cfg.ReuseOriginals, maxBytes: pcfg.MaxUploadBytes}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}
 	return s, ts, nil
 }
 
@@ -109,12 +114,19 @@ func (mediaAdapter) Waveform(ctx context.Context, src string) ([]float64, error)
 
 // padder is tracks.Padder over media.Pad in a child process: the padded
 // file starts at the track's first sample, and Shift puts its times on
-// meeting time.
-type padder struct{ run *mediaproc.Runner }
+// meeting time. With reuse, a track that needs no gap filling and that the
+// recogniser takes as it is (media.PadOptions.ReuseOriginal, at most
+// maxBytes) is not re-encoded at all.
+type padder struct {
+	run      *mediaproc.Runner
+	reuse    bool
+	maxBytes int64
+}
 
 func (p padder) Pad(ctx context.Context, src, dst string) (tracks.PadResult, error) {
-	r, err := p.run.Pad(ctx, src, dst, media.PadOptions{})
-	return tracks.PadResult{Offset: r.Offset, Duration: r.Duration, Shift: r.Shift, Ext: r.Ext, ContentType: r.ContentType}, err
+	r, err := p.run.Pad(ctx, src, dst, media.PadOptions{ReuseOriginal: p.reuse, MaxOriginalBytes: p.maxBytes})
+	return tracks.PadResult{Offset: r.Offset, Duration: r.Duration, Shift: r.Shift, UseOriginal: r.UseOriginal,
+		Ext: r.Ext, ContentType: r.ContentType}, err
 }
 
 // transcriber is tracks.Transcriber over llm.ASR.

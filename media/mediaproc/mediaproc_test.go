@@ -3,8 +3,11 @@ package mediaproc_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,4 +127,84 @@ func TestChildFailures(t *testing.T) {
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.Less(t, time.Since(t0), 5*time.Second, "the child is killed when the context ends")
 	})
+}
+
+// TestMixdownNice: a mixdown child runs every thread (FFmpeg's too) at
+// Runner.MixdownNice, so that padding gets the CPU first. Not parallel:
+// it looks at every child of the test process.
+func TestMixdownNice(t *testing.T) {
+	r := runner(t, mediaproc.Limits{})
+	r.MixdownNice = 11
+	src := noiseWAV(t, 600)
+	// The last look at each child's threads: their niceness.
+	last := map[int][]int{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			for _, pid := range childrenOf(os.Getpid()) {
+				if nices := threadNices(pid); len(nices) > 0 {
+					last[pid] = nices
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	_, err := r.Mixdown(context.Background(), []string{src}, filepath.Join(t.TempDir(), "mix.mp3"), media.MixOptions{})
+	close(stop)
+	<-done
+	require.NoError(t, err)
+	require.NotEmpty(t, last, "the mixdown child was seen")
+	for pid, nices := range last {
+		for _, n := range nices {
+			require.Equal(t, 11, n, "child %d's threads: %v", pid, nices)
+		}
+	}
+}
+
+func childrenOf(parent int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := statFields(fmt.Sprintf("/proc/%d/stat", pid)); len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// threadNices reads the niceness of every thread of pid.
+func threadNices(pid int) []int {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var out []int
+	for _, e := range ents {
+		// Fields after "(comm)": state is field 3, nice field 19.
+		if f := statFields(fmt.Sprintf("/proc/%d/task/%s/stat", pid, e.Name())); len(f) > 16 {
+			n, _ := strconv.Atoi(f[16])
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// statFields are the fields of a /proc stat file after the command name.
+func statFields(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 > len(b) {
+		return nil
+	}
+	return strings.Fields(string(b[i+2:]))
 }
