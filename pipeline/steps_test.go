@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -317,17 +318,27 @@ func TestFinalize(t *testing.T) {
 	db := newMemStore(tid)
 	db.t.Status = parley.StatusProcessing
 	db.tracks = []store.TrackState{
-		{Track: parley.Track{Index: 0, Bucket: "daily", Key: "a.webm"}, Padded: store.PaddedTrack{Bucket: "work", Key: tid + "/tracks/padded_0.wav"}},
-		{Track: parley.Track{Index: 1, Bucket: "daily", Key: "b.webm"}, Padded: store.PaddedTrack{Bucket: "daily", Key: "b.webm"}},
+		{Track: parley.Track{Index: 0, Bucket: "daily", Key: "a.webm"}, Source: store.SourcePadded,
+			Padded: store.PaddedTrack{Bucket: "work", Key: tid + "/tracks/padded_0.wav"}},
+		{Track: parley.Track{Index: 1, Bucket: "daily", Key: "b.webm"}, Source: store.SourceOriginal,
+			Padded: store.PaddedTrack{Bucket: "daily", Key: "b.webm"}},
+		// An upload, used as is: under the transcript's prefix, but an
+		// original.
+		{Track: parley.Track{Index: 2, Bucket: "work", Key: tid + "/uploads/c.webm"}, Source: store.SourceOriginal,
+			Padded: store.PaddedTrack{Bucket: "work", Key: tid + "/uploads/c.webm"}},
 	}
 	db.words = words(2)
 	s := newSteps(t, db)
-	st := newFakeStorage("work/"+tid+"/tracks/padded_0.wav", "daily/b.webm")
+	st := newFakeStorage("work/"+tid+"/tracks/padded_0.wav", "daily/b.webm", "work/"+tid+"/uploads/c.webm",
+		// Padded by an earlier run, before the track was reused.
+		"work/"+tid+"/tracks/padded_2.mp3")
 	s.Storage = st
 	out, err := s.Finalize(context.Background(), Input{TranscriptID: tid})
 	require.NoError(t, err)
-	require.Equal(t, FinalizeOutput{Status: parley.StatusEnded, DeletedPadded: 1}, out)
-	require.Equal(t, []string{"work/" + tid + "/tracks/padded_0.wav"}, st.deleted, "the original used as is stays")
+	require.Equal(t, FinalizeOutput{Status: parley.StatusEnded, DeletedPadded: 2, TracksOriginal: 2, TracksPadded: 1}, out)
+	sort.Strings(st.deleted)
+	require.Equal(t, []string{"work/" + tid + "/tracks/padded_0.wav", "work/" + tid + "/tracks/padded_2.mp3"}, st.deleted,
+		"the padded copies, and no original")
 	require.Equal(t, parley.StatusEnded, db.t.Status)
 	require.Equal(t, []string{parley.EventTranscript, parley.EventStatus}, db.eventNames(), "the transcript, then ended")
 	require.Equal(t, 1, db.refreshed)
@@ -352,4 +363,24 @@ func TestCleanupConsent(t *testing.T) {
 	require.True(t, out.ConsentDenied)
 	require.Equal(t, []string{"work/" + AudioKey(tid)}, st.deleted, "only what the transcript owns")
 	require.True(t, db.t.AudioDeleted)
+
+	// Each track says what the recogniser got and what became of its raw
+	// track; one lies under another transcript's prefix and stays.
+	db2 := newMemStore(tid)
+	db2.denied = true
+	other := "1b8e5f0e-4c1a-4f57-9d55-6c3d2b2f1a10/uploads/x.webm"
+	db2.tracks = []store.TrackState{
+		{Track: parley.Track{Index: 0, Bucket: "daily", Key: "a.webm"}, Source: store.SourceOriginal},
+		{Track: parley.Track{Index: 1, Bucket: "work", Key: other}, Source: store.SourcePadded},
+	}
+	s2 := newSteps(t, db2)
+	st2 := newFakeStorage("daily/a.webm", "work/"+other)
+	s2.Storage = st2
+	out, err = s2.CleanupConsent(ctx, Input{TranscriptID: tid})
+	require.NoError(t, err)
+	require.Equal(t, []string{"daily/a.webm"}, st2.deleted)
+	require.Len(t, out.Tracks, 2)
+	require.Equal(t, TrackCleanup{Track: 0, Source: store.SourceOriginal, Original: "deleted"}, out.Tracks[0])
+	require.Equal(t, store.SourcePadded, out.Tracks[1].Source)
+	require.Contains(t, out.Tracks[1].Original, "kept")
 }

@@ -2,7 +2,10 @@ package tracks_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,6 +50,7 @@ func (m *memStore) ReplaceTrackWords(_ context.Context, _ string, speaker int, w
 type storage struct {
 	objects map[string]int64 // bucket/key -> size
 	puts    int
+	gets    int
 }
 
 func (s *storage) PutFile(_ context.Context, bucket, key, path, _ string) (store.ObjectInfo, error) {
@@ -63,6 +67,7 @@ func (s *storage) GetFile(_ context.Context, bucket, key, path string) error {
 	if _, ok := s.objects[bucket+"/"+key]; !ok {
 		return parley.Errorf(parley.ENOTFOUND, "no %s/%s", bucket, key)
 	}
+	s.gets++
 	return os.WriteFile(path, []byte("audio bytes"), 0o600)
 }
 
@@ -135,8 +140,10 @@ func TestPadTrack(t *testing.T) {
 		out, err := b.steps.PadTrack(ctx, in)
 		require.NoError(t, err)
 		key := tracks.PaddedKey(tid, 1, ".wav")
-		require.Equal(t, tracks.PadOutput{Bucket: "work", Key: key, Size: int64(len("padded audio")), Offset: 2.5}, out)
-		require.Equal(t, store.PaddedTrack{Bucket: "work", Key: key, SHA256: "sum", Size: 12, RunID: "run1"}, b.db.track.Padded)
+		require.Equal(t, tracks.PadOutput{Bucket: "work", Key: key, Size: int64(len("padded audio")), Offset: 2.5,
+			Source: store.SourcePadded}, out)
+		require.Equal(t, store.PaddedTrack{Bucket: "work", Key: key, SHA256: "sum", Size: 12, RunID: "run1",
+			Source: store.SourcePadded, Ext: "wav"}, b.db.track.Padded)
 		require.InDelta(t, 2.5, *b.db.track.StartOffset, 0)
 	})
 	t.Run("OKRetryReusesTheRunsFile", func(t *testing.T) {
@@ -165,14 +172,14 @@ func TestPadTrack(t *testing.T) {
 	t.Run("OKOriginalUsedAsIs", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		b.pad.res = tracks.PadResult{UseOriginal: true, Shift: 3, Offset: 3, Duration: 60}
+		b.pad.res = tracks.PadResult{UseOriginal: true, Shift: 3, Offset: 3, Duration: 60, Ext: "webm"}
 		out, err := b.steps.PadTrack(ctx, in)
 		require.NoError(t, err)
-		require.Equal(t, "raw/b.webm", out.Key)
-		require.Equal(t, "daily", b.db.track.Padded.Bucket)
-		require.InDelta(t, 3.0, b.db.track.Padded.Shift, 0)
-		require.NotEmpty(t, b.db.track.Padded.SHA256, "hashed for the ASR cache")
-		require.Zero(t, b.st.puts)
+		require.Equal(t, tracks.PadOutput{Bucket: "daily", Key: "raw/b.webm", Size: 1000, Offset: 3, Source: store.SourceOriginal}, out)
+		require.Equal(t, store.PaddedTrack{Bucket: "daily", Key: "raw/b.webm", Size: 1000, Shift: 3, RunID: "run1",
+			Source: store.SourceOriginal, Ext: "webm"}, b.db.track.Padded, "hashed by transcribe_track, which downloads it anyway")
+		require.Zero(t, b.st.puts, "nothing written")
+		require.Zero(t, b.st.gets, "nothing downloaded")
 	})
 	t.Run("ErrEmptyFile", func(t *testing.T) {
 		t.Parallel()
@@ -233,6 +240,24 @@ func TestTranscribeTrack(t *testing.T) {
 		url, err := b.asr.req.URL(ctx)
 		require.NoError(t, err)
 		require.Contains(t, url, tracks.PaddedKey(tid, 1, ".wav"))
+	})
+	t.Run("OKOriginalHashedAndNamedByItsFormat", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		// A Daily raw track's key has no extension; the ASR tells formats
+		// by the file name.
+		b.db.track.Key = "raw/1763800000000-b-cam-audio-1763800001000"
+		b.st.objects["daily/"+b.db.track.Key] = 1000
+		b.pad.res = tracks.PadResult{UseOriginal: true, Shift: 3, Offset: 3, Duration: 60, Ext: "webm"}
+		_, err := b.steps.PadTrack(ctx, in)
+		require.NoError(t, err)
+		_, err = b.steps.TranscribeTrack(ctx, in)
+		require.NoError(t, err)
+		sum := sha256.Sum256([]byte("audio bytes"))
+		require.Equal(t, hex.EncodeToString(sum[:]), b.asr.req.SHA256, "the cache key is the original's content")
+		require.Equal(t, "track_1.webm", filepath.Base(b.asr.req.Path))
+		require.InDelta(t, 3.0, b.asr.req.Shift, 0, "word times shifted by the offset")
+		require.Equal(t, 1, b.st.gets, "downloaded once")
 	})
 	t.Run("ErrASRNamesTheTrack", func(t *testing.T) {
 		t.Parallel()
