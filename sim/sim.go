@@ -80,6 +80,15 @@ type Fault struct {
 	Hang bool `json:"hang,omitempty"`
 	// HangNext hangs only the next N requests.
 	HangNext int `json:"hang_next,omitempty"`
+	// Together holds each request until this many requests of the
+	// endpoint are in flight at once, then lets them all go on: a test's
+	// proof that calls run in parallel, with no clock involved. A request
+	// that waits longer than TogetherWaitMS (default 120000) is answered
+	// 503 and marked faulted. It applies to the first Together requests
+	// after it is set; later ones pass through.
+	Together int `json:"together,omitempty"`
+	// TogetherWaitMS bounds a Together wait. Default 120000.
+	TogetherWaitMS int `json:"together_wait_ms,omitempty"`
 	// MalformedOnce (llm only) answers malformed JSON once per schema
 	// name, then well-formed answers.
 	MalformedOnce bool `json:"malformed_once,omitempty"`
@@ -174,6 +183,15 @@ type Server struct {
 	hang      chan struct{}
 	maxUpload int64
 	smtp      *smtpSink // nil until ListenSMTP
+	// together holds each endpoint's current Together group.
+	together map[string]*togetherGroup
+}
+
+// togetherGroup is one Together barrier: open is closed when want
+// requests have arrived.
+type togetherGroup struct {
+	want, arrived int
+	open          chan struct{}
 }
 
 // New returns a simulator.
@@ -189,6 +207,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{faults: map[string]Fault{}, malformed: map[string]bool{}, rng: rand.New(rand.NewSource(cfg.Seed)),
 		log: cfg.Log, daily: newDailyStore(), zulip: &zulipStore{}, mux: http.NewServeMux(), hang: make(chan struct{}),
+		together:  map[string]*togetherGroup{},
 		maxUpload: cfg.MaxUploadBytes}
 	for k, v := range cfg.Faults {
 		if !knownEndpoint(k) {
@@ -334,11 +353,49 @@ func (s *Server) edge(name string, h handlerFunc) http.HandlerFunc {
 		} else if f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate {
 			status = cmpOr(f.ErrorStatus, 500)
 		}
+		var group *togetherGroup
+		if f.Together > 0 && status == 0 {
+			group = s.together[name]
+			if group == nil || group.want != f.Together {
+				group = &togetherGroup{want: f.Together, open: make(chan struct{})}
+				s.together[name] = group
+			}
+			group.arrived++
+			if group.arrived == group.want {
+				close(group.open)
+				f.Together = 0 // one group per setting; later requests pass
+				delete(s.together, name)
+			}
+		}
 		if applies {
 			s.faults[name] = f
 		}
 		hangCh := s.hang
 		s.mu.Unlock()
+
+		if group != nil {
+			wait := time.NewTimer(time.Duration(cmpOr(f.TogetherWaitMS, 120000)) * time.Millisecond)
+			select {
+			case <-group.open:
+				wait.Stop()
+			case <-wait.C:
+				entry.Faulted = true
+				_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+				writeJSON(sw, http.StatusServiceUnavailable, map[string]any{"error": map[string]any{
+					"message": fmt.Sprintf("parley-sim: %d of %d requests arrived together on %s", group.arrived, group.want, name),
+					"type":    "simulated_error"}})
+				return
+			case <-r.Context().Done():
+				wait.Stop()
+				entry.Faulted = true
+				sw.status = 499
+				return
+			case <-hangCh:
+				wait.Stop()
+				sw.status = 499
+				return
+			}
+		}
 
 		if f.LatencyMS > 0 {
 			select {

@@ -413,6 +413,35 @@ func TestFaults(t *testing.T) {
 		require.True(t, r.Faulted)
 		require.Equal(t, 200, hook(t, base), "only the next request hung")
 	})
+	t.Run("TogetherReleasesAGroupAtOnce", func(t *testing.T) {
+		t.Parallel()
+		s, base := start(t, sim.Config{})
+		s.SetFault(sim.EndpointWebhook, sim.Fault{Together: 3})
+		codes := make(chan int, 3)
+		for range 3 {
+			go func() {
+				resp, err := http.Post(base+"/webhook/x", "application/json", strings.NewReader("{}"))
+				if err != nil {
+					codes <- 0
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		for range 3 {
+			require.Equal(t, 200, <-codes)
+		}
+		require.Equal(t, 200, hook(t, base), "later requests pass through")
+	})
+	t.Run("TogetherGivesUpOnAGroupThatNeverFills", func(t *testing.T) {
+		t.Parallel()
+		s, base := start(t, sim.Config{})
+		s.SetFault(sim.EndpointWebhook, sim.Fault{Together: 2, TogetherWaitMS: 50})
+		require.Equal(t, 503, hook(t, base))
+		r := s.Requests(sim.EndpointWebhook)[0]
+		require.True(t, r.Faulted)
+	})
 	t.Run("ErrorRateIsReproducible", func(t *testing.T) {
 		t.Parallel()
 		run := func() []int {
