@@ -178,15 +178,18 @@ type Progress struct {
 
 // Room holds per-room settings for integrations.
 type Room struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	WebhookURL    string    `json:"webhook_url"`
-	WebhookSecret string    `json:"webhook_secret,omitempty"`
-	ZulipStream   string    `json:"zulip_stream"`
-	ZulipTopic    string    `json:"zulip_topic"`
-	ZulipAutoPost bool      `json:"zulip_auto_post"`
-	SkipConsent   bool      `json:"skip_consent"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	WebhookURL    string `json:"webhook_url"`
+	WebhookSecret string `json:"webhook_secret,omitempty"`
+	ZulipStream   string `json:"zulip_stream"`
+	ZulipTopic    string `json:"zulip_topic"`
+	ZulipAutoPost bool   `json:"zulip_auto_post"`
+	SkipConsent   bool   `json:"skip_consent"`
+	// EmailRecipients get every transcript of the room by email when it is
+	// ready (send_email).
+	EmailRecipients []string  `json:"email_recipients"`
+	CreatedAt       time.Time `json:"created_at"`
 }
 
 // Consent is one consent answer for a transcript's audio.

@@ -112,4 +112,8 @@ type StepRecord struct {
 	// format or size the recogniser does not take). Empty before
 	// pad_track ran.
 	Source string `json:"source,omitempty"`
+	// Note says what the step did when worth saying, e.g. why it was
+	// skipped ("email is off: SMTP_HOST is not set") or "sent to 3
+	// recipients".
+	Note string `json:"note,omitempty"`
 }

@@ -30,6 +30,8 @@ type createRoomRequest struct {
 	ZulipTopic    string `json:"zulip_topic"`
 	ZulipAutoPost bool   `json:"zulip_auto_post"`
 	SkipConsent   bool   `json:"skip_consent"`
+	// EmailRecipients get every transcript of the room by email.
+	EmailRecipients []string `json:"email_recipients"`
 }
 
 func validRoomName(n string) error {
@@ -73,9 +75,13 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) error {
 	if len(req.ID) > 200 {
 		return parley.Errorf(parley.EINVALID, "id: at most 200 characters")
 	}
+	recipients, err := validEmailRecipients(req.EmailRecipients)
+	if err != nil {
+		return err
+	}
 	room, err := s.db.CreateRoom(r.Context(), parley.Room{ID: req.ID, Name: req.Name, WebhookURL: req.WebhookURL,
 		WebhookSecret: req.WebhookSecret, ZulipStream: req.ZulipStream, ZulipTopic: req.ZulipTopic,
-		ZulipAutoPost: req.ZulipAutoPost, SkipConsent: req.SkipConsent})
+		ZulipAutoPost: req.ZulipAutoPost, SkipConsent: req.SkipConsent, EmailRecipients: recipients})
 	if err != nil {
 		return err
 	}
@@ -110,6 +116,13 @@ func (s *Server) updateRoom(w http.ResponseWriter, r *http.Request) error {
 		if err := s.validWebhookURL(*req.WebhookURL); err != nil {
 			return err
 		}
+	}
+	if req.EmailRecipients != nil {
+		list, err := validEmailRecipients(*req.EmailRecipients)
+		if err != nil {
+			return err
+		}
+		req.EmailRecipients = &list
 	}
 	room, err := s.db.UpdateRoom(r.Context(), r.PathValue("id"), req)
 	if err != nil {

@@ -111,6 +111,7 @@ type Server struct {
 	uploads    chan struct{} // one token per upload in progress
 	pipeline   []pipeline.StepInfo
 	stepRank   map[string]int // a step's row in pipeline: the audit's order
+	emailer    Emailer        // nil: email off
 }
 
 // Deps are the server's collaborators.
@@ -127,6 +128,9 @@ type Deps struct {
 	// Pipeline is the step table GET /v1/pipeline serves (the worker's
 	// policies applied). Defaults to pipeline.DefaultPolicies().Table().
 	Pipeline []pipeline.StepInfo
+	// Emailer sends a ready transcript to an address that asks for it;
+	// nil when email is off (SMTP_HOST unset): email requests are refused.
+	Emailer Emailer
 }
 
 // New builds the server. Start d.Hub (Hub.Run) separately.
@@ -148,7 +152,8 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{cfg: cfg, db: d.DB, storage: d.Storage, dispatcher: d.Dispatcher, hatchet: d.Hatchet,
 		prober: d.Prober, webvtt: d.WebVTT, hub: d.Hub, log: d.Log, now: d.Now, mux: http.NewServeMux(),
-		uploads: make(chan struct{}, cfg.MaxConcurrentUploads), pipeline: d.Pipeline, stepRank: map[string]int{}}
+		uploads: make(chan struct{}, cfg.MaxConcurrentUploads), pipeline: d.Pipeline, stepRank: map[string]int{},
+		emailer: d.Emailer}
 	for i, st := range d.Pipeline {
 		s.stepRank[st.Name] = i
 	}
@@ -181,6 +186,8 @@ func (s *Server) routes() {
 	v1("GET /v1/transcripts/{id}/audio/waveform", s.getWaveform)
 	v1("GET /v1/transcripts/{id}/webvtt", s.getWebVTT)
 	v1("POST /v1/transcripts/{id}/consent", s.postConsent)
+	v1("POST /v1/transcripts/{id}/email-requests", s.postEmailRequest)
+	v1("GET /v1/transcripts/{id}/email-requests", s.getEmailRequests)
 	v1("GET /v1/transcripts/{id}/events", s.events)
 	v1("POST /v1/process", s.process)
 	v1("POST /v1/rooms", s.createRoom)

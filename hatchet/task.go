@@ -347,5 +347,14 @@ func WithMaxRuns(n int) []sdk.WorkflowOption {
 	return []sdk.WorkflowOption{sdk.WithWorkflowConcurrency(types.Concurrency{Expression: "'all'", MaxRuns: &limit, LimitStrategy: &strategy})}
 }
 
+// WithConcurrencyKey lets at most n runs of a workflow with the same value
+// of expr (a CEL expression over the run, e.g. "input.transcript_id")
+// execute at once; more wait in a queue.
+func WithConcurrencyKey(expr string, n int) []sdk.WorkflowOption {
+	limit := int32(max(n, 1))
+	strategy := types.GroupRoundRobin
+	return []sdk.WorkflowOption{sdk.WithWorkflowConcurrency(types.Concurrency{Expression: expr, MaxRuns: &limit, LimitStrategy: &strategy})}
+}
+
 // WithCron runs a workflow on a cron schedule.
 func WithCron(expr ...string) sdk.WorkflowOption { return sdk.WithWorkflowCron(expr...) }

@@ -132,6 +132,11 @@ var StepTable = []StepSpec{
 	{Name: "send_webhook", Label: "Send webhook", Detail: "Sending the webhook", Workflow: WorkflowPipeline,
 		Parents: []string{"cleanup_consent"}, Policy: pol(time.Minute, 6, 3, 5*time.Minute), Phase: PhaseAfter,
 		declare: task((*Steps).SendWebhook)},
+	// send_email retries temporary SMTP failures (greylisting asks for a
+	// few minutes) with backoff up to 10 min; 5xx answers are not retried.
+	{Name: "send_email", Label: "Send email", Detail: "Emailing the transcript", Workflow: WorkflowPipeline,
+		Parents: []string{"cleanup_consent"}, Policy: pol(5*time.Minute, 5, 4, 10*time.Minute), Phase: PhaseAfter,
+		declare: task((*Steps).SendEmail)},
 	{Name: hatchet.OnFailureTask, Label: "Record failure", Detail: "Recording the failure", Workflow: WorkflowPipeline,
 		Policy: pol(2*time.Minute, 3, 2, 30*time.Second), Emits: []string{parley.EventStatus}, Phase: PhaseFailure},
 }
@@ -186,6 +191,7 @@ func trackTask[O any](fn func(*tracks.Steps, context.Context, tracks.Input) (O, 
 //	finalize  <- process_tracks, generate_waveform, generate_title, generate_recap, identify_action_items
 //	finalize -> cleanup_consent -> post_zulip
 //	            cleanup_consent -> send_webhook
+//	            cleanup_consent -> send_email
 //	on failure (after retries): on_failure
 //
 // (TestDefineDeclaresTheStepTable checks this picture against the table.)

@@ -61,10 +61,21 @@ type EventStore interface {
 // AuditStore records every step attempt (package store).
 type AuditStore interface {
 	StartStepAttempt(ctx context.Context, a store.StepAttempt) (int64, error)
-	FinishStepAttempt(ctx context.Context, id int64, status string, finishedAt time.Time, usage parley.Usage, errMsg string) error
+	// FinishStepAttempt records the outcome, with the step's audit note.
+	FinishStepAttempt(ctx context.Context, id int64, status string, finishedAt time.Time, usage parley.Usage, errMsg, note string) error
 	CompletedSteps(ctx context.Context, transcriptID, workflowRunID string) (map[string]int, error)
 	// LastFailedAttempt returns store.ErrNoAttempt when none failed.
 	LastFailedAttempt(ctx context.Context, transcriptID, workflowRunID string) (parley.StepRecord, error)
+}
+
+// EmailStore records whom a transcript is emailed to (package store): one
+// delivery per address, claimed before it is sent.
+type EmailStore interface {
+	AddRoomRecipients(ctx context.Context, transcriptID string, addrs []string) error
+	ListEmailDeliveries(ctx context.Context, transcriptID string) ([]store.EmailDelivery, error)
+	ClaimEmail(ctx context.Context, transcriptID, addr, claimant string, lease time.Duration) (store.EmailDelivery, bool, error)
+	EmailSentTo(ctx context.Context, transcriptID, addr, claimant, messageID, response string) error
+	EmailFailed(ctx context.Context, transcriptID, addr, claimant, errMsg string, permanent bool) error
 }
 
 // Store is the database as the steps use it.
@@ -73,6 +84,7 @@ type Store interface {
 	ContentStore
 	EventStore
 	AuditStore
+	EmailStore
 }
 
 var _ Store = (*store.DB)(nil)
@@ -162,6 +174,8 @@ type Webhooks interface {
 type Notifications interface {
 	ZulipMessage(t *parley.Transcript, topics []parley.Topic) string
 	WebhookPayload(event string, t *parley.Transcript, topics []parley.Topic, words []parley.Word, room *parley.Room, eventID string, now time.Time) ([]byte, error)
+	// TranscriptEmail renders the email sent when a transcript is ready.
+	TranscriptEmail(t *parley.Transcript) (subject, text, html string, err error)
 }
 
 // TrackRunner runs the TrackProcessing child workflows of a run and waits
@@ -188,6 +202,7 @@ type Steps struct {
 	Daily    Daily // nil: Daily not configured (uploads only)
 	Zulip    Zulip // nil: Zulip off
 	Webhooks Webhooks
+	Mailer   Mailer // nil: email off
 	Notify   Notifications
 	Tracks   TrackRunner
 	Settings Settings

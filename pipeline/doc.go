@@ -42,6 +42,7 @@
 //	| cleanup_consent | (PIPELINE_PROGRESS only) | |
 //	| post_zulip | (PIPELINE_PROGRESS only) | |
 //	| send_webhook | (PIPELINE_PROGRESS only) | |
+//	| send_email | (PIPELINE_PROGRESS only) | |
 //	| on_failure | STATUS | {value} |
 //	| (every step) | PIPELINE_PROGRESS | {workflow_run_id, current_step, step_index, total_steps, step_status, percent, track_index, detail, attempt} |
 //

@@ -276,7 +276,7 @@ func (m *memStore) StartStepAttempt(_ context.Context, a store.StepAttempt) (int
 	return int64(len(m.attempts)), nil
 }
 
-func (m *memStore) FinishStepAttempt(_ context.Context, _ int64, status string, _ time.Time, _ parley.Usage, _ string) error {
+func (m *memStore) FinishStepAttempt(_ context.Context, _ int64, status string, _ time.Time, _ parley.Usage, _, _ string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.finished = append(m.finished, status)

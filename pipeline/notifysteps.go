@@ -69,6 +69,19 @@ func (s *Steps) PostZulip(ctx context.Context, in Input) (ZulipOutput, error) {
 	return ZulipOutput{MessageID: id}, nil
 }
 
+// AuditNote says why the step was skipped.
+func (o ZulipOutput) AuditNote() string { return skippedNote(o.Skipped) }
+
+// AuditNote says why the step was skipped.
+func (o WebhookOutput) AuditNote() string { return skippedNote(o.Skipped) }
+
+func skippedNote(why string) string {
+	if why == "" {
+		return ""
+	}
+	return "skipped: " + why
+}
+
 // WebhookOutput is send_webhook's output.
 type WebhookOutput struct {
 	Status  int    `json:"status,omitempty"`

@@ -70,14 +70,22 @@ func afterTranscript(step string) bool {
 	return ok && spec.Phase == PhaseAfter
 }
 
+// noter is implemented by step outputs that have something to say in the
+// audit (why the step was skipped, what it sent).
+type noter interface{ AuditNote() string }
+
 // subject is implemented by workflow inputs.
 type subject interface{ Subject() string }
 
 // observer records every task attempt in the audit and turns it into
 // PIPELINE_PROGRESS events; it is the pipeline's hatchet.Observer.
 type observer struct {
-	s  *Steps
-	mu sync.Mutex
+	s *Steps
+	// auditOnly records attempts in the audit without touching the
+	// transcript's progress or status (workflows outside the pipeline's
+	// run, such as TranscriptEmail).
+	auditOnly bool
+	mu        sync.Mutex
 	// rows maps a task attempt to its audit row.
 	rows map[string]int64
 }
@@ -129,6 +137,9 @@ func (o *observer) Started(ctx context.Context, a hatchet.Attempt, input any) er
 	o.mu.Lock()
 	o.rows[attemptKey(a)] = id
 	o.mu.Unlock()
+	if o.auditOnly {
+		return nil
+	}
 	if spec, _ := specOf(a.Task); spec.Phase != PhaseAfter && !spec.Ends {
 		if err := o.s.resumeIfFailed(ctx, tid, a.Task); err != nil {
 			return err
@@ -144,7 +155,7 @@ func (o *observer) Started(ctx context.Context, a hatchet.Attempt, input any) er
 // Finished closes the audit row and announces the outcome. A failed
 // attempt that Hatchet will retry is shown as in progress (the status never
 // flaps to error); the final failure is announced by OnFailure.
-func (o *observer) Finished(ctx context.Context, a hatchet.Attempt, input any, _ any, usage parley.Usage, stepErr error, willRetry bool) {
+func (o *observer) Finished(ctx context.Context, a hatchet.Attempt, input any, output any, usage parley.Usage, stepErr error, willRetry bool) {
 	sub, ok := input.(subject)
 	if !ok || sub.Subject() == "" || a.Task == hatchet.OnFailureTask {
 		return
@@ -164,9 +175,16 @@ func (o *observer) Finished(ctx context.Context, a hatchet.Attempt, input any, _
 	}
 	log := o.s.logger(tid)
 	if ok {
-		if err := o.s.DB.FinishStepAttempt(ctx, id, status, o.s.Now(), usage, msg); err != nil {
+		note := ""
+		if n, isNoter := output.(noter); isNoter && stepErr == nil {
+			note = n.AuditNote()
+		}
+		if err := o.s.DB.FinishStepAttempt(ctx, id, status, o.s.Now(), usage, msg, note); err != nil {
 			log.WarnContext(ctx, "could not record the end of a step", "step", a.Task, "error", err)
 		}
+	}
+	if o.auditOnly {
+		return
 	}
 	var stepStatus, detail string
 	switch status {

@@ -49,7 +49,8 @@ type SMTPMessage struct {
 	MessageID  string `json:"message_id"`
 	HeaderFrom string `json:"header_from"`
 	HeaderTo   string `json:"header_to"`
-	// Text and HTML are the decoded text/plain and text/html parts.
+	// Text and HTML are the decoded text/plain and text/html parts (line
+	// ends as LF).
 	Text string `json:"text"`
 	HTML string `json:"html"`
 	// Raw is the message as received (headers and body).
@@ -339,11 +340,12 @@ func walkPart(m *SMTPMessage, contentType, encoding string, body io.Reader, dept
 		r = base64.NewDecoder(base64.StdEncoding, &newlineStripper{r: body})
 	}
 	b, _ := io.ReadAll(io.LimitReader(r, MaxSMTPMessageBytes))
+	text := strings.ReplaceAll(string(b), "\r\n", "\n")
 	switch mt {
 	case "text/plain":
-		m.Text += string(b)
+		m.Text += text
 	case "text/html":
-		m.HTML += string(b)
+		m.HTML += text
 	}
 }
 

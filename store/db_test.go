@@ -328,11 +328,12 @@ func TestStepsAuditAndCache(t *testing.T) {
 			Name: "generate_title", Attempt: i + 1, StartedAt: t0.Add(time.Duration(i) * time.Second)})
 		require.NoError(t, err)
 		require.NoError(t, db.FinishStepAttempt(ctx, id, status, t0.Add(time.Duration(i)*time.Second+500*time.Millisecond),
-			parley.Usage{LLMCalls: 1, LLMPromptTokens: 100}, ""))
+			parley.Usage{LLMCalls: 1, LLMPromptTokens: 100}, "", fmt.Sprintf("note %d", i)))
 	}
 	steps, err := db.ListSteps(ctx, tr.ID)
 	require.NoError(t, err)
 	require.Len(t, steps, 1)
+	require.Equal(t, "note 1", steps[0].Note, "the latest attempt's note")
 	require.Equal(t, 2, steps[0].Attempts)
 	require.Equal(t, store.AttemptCompleted, steps[0].Status)
 	require.Equal(t, 2, steps[0].Usage.LLMCalls, "usage sums every attempt")

@@ -11,12 +11,13 @@ import (
 	"github.com/parley-dev/parley"
 )
 
-const roomColumns = `id, name, webhook_url, webhook_secret, zulip_stream, zulip_topic, zulip_auto_post, skip_consent, created_at`
+const roomColumns = `id, name, webhook_url, webhook_secret, zulip_stream, zulip_topic, zulip_auto_post, skip_consent,
+	email_recipients, created_at`
 
 func scanRoom(row pgx.Row) (*parley.Room, error) {
 	var r parley.Room
 	err := row.Scan(&r.ID, &r.Name, &r.WebhookURL, &r.WebhookSecret, &r.ZulipStream, &r.ZulipTopic,
-		&r.ZulipAutoPost, &r.SkipConsent, &r.CreatedAt)
+		&r.ZulipAutoPost, &r.SkipConsent, &r.EmailRecipients, &r.CreatedAt)
 	return &r, err
 }
 
@@ -25,9 +26,12 @@ func (db *DB) CreateRoom(ctx context.Context, r parley.Room) (*parley.Room, erro
 	if r.ID == "" {
 		r.ID = uuid.NewString()
 	}
+	if r.EmailRecipients == nil {
+		r.EmailRecipients = []string{}
+	}
 	out, err := scanRoom(db.q.QueryRow(ctx, `INSERT INTO rooms (id, name, webhook_url, webhook_secret, zulip_stream,
-		zulip_topic, zulip_auto_post, skip_consent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+roomColumns,
-		r.ID, r.Name, r.WebhookURL, r.WebhookSecret, r.ZulipStream, r.ZulipTopic, r.ZulipAutoPost, r.SkipConsent))
+		zulip_topic, zulip_auto_post, skip_consent, email_recipients) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+roomColumns,
+		r.ID, r.Name, r.WebhookURL, r.WebhookSecret, r.ZulipStream, r.ZulipTopic, r.ZulipAutoPost, r.SkipConsent, r.EmailRecipients))
 	if err != nil {
 		var perr *parley.Error
 		if err = wrapDBError("create room", err); errors.As(err, &perr) && perr.Code == parley.ECONFLICT {
@@ -83,6 +87,8 @@ type RoomUpdate struct {
 	ZulipTopic    *string `json:"zulip_topic"`
 	ZulipAutoPost *bool   `json:"zulip_auto_post"`
 	SkipConsent   *bool   `json:"skip_consent"`
+	// EmailRecipients replaces the room's list (an empty list clears it).
+	EmailRecipients *[]string `json:"email_recipients"`
 }
 
 // UpdateRoom applies u and returns the room.
@@ -90,9 +96,10 @@ func (db *DB) UpdateRoom(ctx context.Context, id string, u RoomUpdate) (*parley.
 	r, err := scanRoom(db.q.QueryRow(ctx, `UPDATE rooms SET
 		name = coalesce($2, name), webhook_url = coalesce($3, webhook_url), webhook_secret = coalesce($4, webhook_secret),
 		zulip_stream = coalesce($5, zulip_stream), zulip_topic = coalesce($6, zulip_topic),
-		zulip_auto_post = coalesce($7, zulip_auto_post), skip_consent = coalesce($8, skip_consent), updated_at = now()
+		zulip_auto_post = coalesce($7, zulip_auto_post), skip_consent = coalesce($8, skip_consent),
+		email_recipients = coalesce($9, email_recipients), updated_at = now()
 		WHERE id = $1 RETURNING `+roomColumns,
-		id, u.Name, u.WebhookURL, u.WebhookSecret, u.ZulipStream, u.ZulipTopic, u.ZulipAutoPost, u.SkipConsent))
+		id, u.Name, u.WebhookURL, u.WebhookSecret, u.ZulipStream, u.ZulipTopic, u.ZulipAutoPost, u.SkipConsent, recipients(u.EmailRecipients)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "room %s not found", id)
 	}
@@ -176,4 +183,16 @@ func (db *DB) ConsentDenied(ctx context.Context, transcriptID string) (bool, err
 	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM consent WHERE transcript_id = $1 AND NOT consent_given)`,
 		transcriptID).Scan(&denied)
 	return denied, wrapDBError("consent denied", err)
+}
+
+// recipients is the email_recipients parameter of an update: nil leaves
+// the column alone, an empty list clears it.
+func recipients(r *[]string) []string {
+	if r == nil {
+		return nil
+	}
+	if *r == nil {
+		return []string{}
+	}
+	return *r
 }

@@ -45,14 +45,15 @@ func (db *DB) StartStepAttempt(ctx context.Context, a StepAttempt) (int64, error
 	return id, wrapDBError("start step attempt", err)
 }
 
-// FinishStepAttempt records how an attempt ended.
-func (db *DB) FinishStepAttempt(ctx context.Context, id int64, status string, finishedAt time.Time, usage parley.Usage, errMsg string) error {
+// FinishStepAttempt records how an attempt ended, with the step's note
+// (what it did when worth saying, such as why it was skipped; "" for none).
+func (db *DB) FinishStepAttempt(ctx context.Context, id int64, status string, finishedAt time.Time, usage parley.Usage, errMsg, note string) error {
 	u, err := json.Marshal(usage)
 	if err != nil {
 		return err
 	}
-	_, err = db.q.Exec(ctx, `UPDATE steps SET status = $2, finished_at = $3, usage = $4, error = $5 WHERE id = $1`,
-		id, status, finishedAt, u, errMsg)
+	_, err = db.q.Exec(ctx, `UPDATE steps SET status = $2, finished_at = $3, usage = $4, error = $5, note = $6 WHERE id = $1`,
+		id, status, finishedAt, u, errMsg, note)
 	return wrapDBError("finish step attempt", err)
 }
 
@@ -67,7 +68,7 @@ func (db *DB) ListSteps(ctx context.Context, transcriptID string) ([]parley.Step
 			       count(*) OVER (PARTITION BY name, track_index) AS attempts,
 			       min(started_at) OVER (PARTITION BY name, track_index) AS first_start
 			FROM steps WHERE transcript_id = $1)
-		SELECT a.name, a.track_index, a.workflow_run_id, a.status, a.attempts, a.first_start, a.finished_at, a.error,
+		SELECT a.name, a.track_index, a.workflow_run_id, a.status, a.attempts, a.first_start, a.finished_at, a.error, a.note,
 		       (SELECT coalesce(jsonb_agg(s.usage), '[]') FROM steps s
 		        WHERE s.transcript_id = $1 AND s.name = a.name AND s.track_index IS NOT DISTINCT FROM a.track_index),
 		       coalesce((SELECT t.source FROM tracks t WHERE t.transcript_id = $1 AND t.idx = a.track_index), '')
@@ -81,7 +82,7 @@ func (db *DB) ListSteps(ctx context.Context, transcriptID string) ([]parley.Step
 		var r parley.StepRecord
 		var usages []byte
 		if err := rows.Scan(&r.Name, &r.TrackIndex, &r.WorkflowRunID, &r.Status, &r.Attempts, &r.StartedAt,
-			&r.FinishedAt, &r.Error, &usages, &r.Source); err != nil {
+			&r.FinishedAt, &r.Error, &r.Note, &usages, &r.Source); err != nil {
 			return nil, wrapDBError("list steps", err)
 		}
 		var us []parley.Usage

@@ -37,6 +37,9 @@ test("auditTable labels the steps and escapes their errors, and says when nothin
   assert.match(table, /<span class="audit-step" title="detect_topics">Detect topics<\/span>/);
   assert.match(table, /<tr data-step="detect_topics" data-status="failed" class="has-error"/);
   assert.match(table, /&lt;b&gt;HTTP 400&lt;\/b&gt;/);
+  const noted = String(auditTable([{ name: "send_email", status: "completed", attempts: 1, note: "skipped: <i>email is off</i>" }], "ended", pipe));
+  assert.match(noted, /<tr class="audit-note" data-step="send_email"><td colspan="9" class="muted">skipped: &lt;i&gt;email is off&lt;\/i&gt;<\/td><\/tr>/);
+  assert.match(noted, /Send email/);
   assert.match(String(auditTable([], "uploaded", pipe)), /No step has run yet/);
   assert.match(String(auditTable([], "processing", pipe)), /fills in as steps finish/);
 });

@@ -182,13 +182,14 @@ test("stepMeta and auditState", () => {
 test("Pipeline reads the step table: the list, the track steps and their parent, labels, artifacts", () => {
   assert.deepEqual(pipe.list.map((s) => s.name), ["get_recording", "get_participants", "process_tracks", "mixdown_tracks",
     "generate_waveform", "detect_topics", "generate_title", "extract_subjects", "process_subjects", "generate_recap",
-    "identify_action_items", "finalize", "cleanup_consent", "post_zulip", "send_webhook"]);
+    "identify_action_items", "finalize", "cleanup_consent", "post_zulip", "send_webhook", "send_email"]);
   assert.equal(pipe.first(), "get_recording");
   assert.equal(pipe.trackParent, "process_tracks");
   assert.deepEqual(pipe.trackSteps.map((s) => s.name), ["pad_track", "transcribe_track"]);
   assert.ok(pipe.isTrackStep("pad_track") && !pipe.isTrackStep("process_tracks"));
   assert.equal(pipe.list[pipe.endsAt].name, "finalize");
-  assert.deepEqual(pipe.list.filter((s) => pipe.isAfter(s.name)).map((s) => s.name), ["cleanup_consent", "post_zulip", "send_webhook"]);
+  assert.deepEqual(pipe.list.filter((s) => pipe.isAfter(s.name)).map((s) => s.name), ["cleanup_consent", "post_zulip", "send_webhook", "send_email"]);
+  assert.equal(pipe.label("send_email"), "Send email");
   assert.deepEqual(pipe.makers("audio"), ["mixdown_tracks"]);
   assert.deepEqual(pipe.makers("waveform"), ["generate_waveform"]);
   assert.equal(pipe.label("detect_topics"), "Detect topics");

@@ -2,14 +2,17 @@ package main
 
 import (
 	"encoding/base64"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/parley-dev/parley/llm"
+	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/media"
 	"github.com/parley-dev/parley/media/mediaproc"
 	"github.com/parley-dev/parley/notify"
@@ -145,6 +148,12 @@ type Config struct {
 	// TrashPurgeCron (PARLEY_TRASH_PURGE_CRON) is when TrashPurge runs.
 	// Default hourly ("17 * * * *").
 	TrashPurgeCron string
+	// Email is SMTP: SMTP_HOST (unset: email off), SMTP_PORT (587),
+	// SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM (required with a host),
+	// SMTP_CA_FILE (PEM certificates to trust instead of the system's, e.g.
+	// a private relay's or parley-sim's), SMTP_TIMEOUT (30s per message).
+	// STARTTLS is always required; the host goes through EgressAllow.
+	Email notify.EmailConfig
 }
 
 // loadConfig reads and validates the configuration of env. Every problem
@@ -316,6 +325,22 @@ func loadConfig(env *Env) (Config, error) {
 		errs = append(errs, err.Error())
 	} else {
 		c.Providers = pc
+	}
+	c.Email = notify.EmailConfig{Host: get("SMTP_HOST", ""), Username: get("SMTP_USERNAME", ""),
+		Password: getenv("SMTP_PASSWORD"), From: get("SMTP_FROM", ""), Timeout: durVar("SMTP_TIMEOUT", notify.DefaultEmailTimeout),
+		Egress: c.EgressAllow}
+	c.Email.Port = int(intVar("SMTP_PORT", notify.DefaultSMTPPort, 1))
+	if path := get("SMTP_CA_FILE", ""); path != "" {
+		if pem, err := os.ReadFile(path); err != nil {
+			bad("SMTP_CA_FILE", "%v", err)
+		} else if pool := x509.NewCertPool(); !pool.AppendCertsFromPEM(pem) {
+			bad("SMTP_CA_FILE", "%s has no PEM certificate", path)
+		} else {
+			c.Email.RootCAs = pool
+		}
+	}
+	if _, err := notify.NewMailer(c.Email); err != nil {
+		bad("SMTP", "%s", parley.ErrorMessage(err))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-dev/parley/notify"
 	"github.com/parley-dev/parley/pipeline"
 	"github.com/parley-dev/parley/store"
 )
@@ -64,6 +65,8 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"PARLEY_DAILY_POLL_CRON": "*/5 * * * *", "ZULIP_REALM": "chat.example", "ZULIP_BOT_EMAIL": "b@example.com", "ZULIP_API_KEY": "z",
 		"PARLEY_STEP_FINALIZE_RETRIES": "7", "LLM_MODEL": "qwen", "PARLEY_TRASH_RETENTION": "12h",
 		"PARLEY_PROCESS_PREFIXES": "recordings/, uploads/",
+		"SMTP_HOST":               "smtp.example.com", "SMTP_PORT": "2525", "SMTP_USERNAME": "u", "SMTP_PASSWORD": " pw ",
+		"SMTP_FROM": "parley@example.com", "SMTP_TIMEOUT": "5s",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, "postgresql://db.example:5433/p", c.DatabaseURL)
@@ -81,6 +84,8 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	require.Equal(t, "qwen", c.Providers.LLMModel)
 	require.Equal(t, 12*time.Hour, c.TrashRetention)
 	require.Equal(t, []string{"recordings/", "uploads/"}, c.ProcessPrefixes)
+	require.Equal(t, notify.EmailConfig{Host: "smtp.example.com", Port: 2525, Username: "u", Password: " pw ",
+		From: "parley@example.com", Timeout: 5 * time.Second, Egress: c.EgressAllow}, c.Email, "the password is taken as it is")
 }
 
 func TestLoadConfigNamesWhatIsWrong(t *testing.T) {
@@ -108,6 +113,10 @@ func TestLoadConfigNamesWhatIsWrong(t *testing.T) {
 		{"PARLEY_STEP_FINALIZE_TIMEOUT", "1 minute", "PARLEY_STEP_FINALIZE_TIMEOUT"},
 		{"LLM_CONTEXT_WINDOW", "big", "LLM_CONTEXT_WINDOW"},
 		{"PARLEY_PROCESS_PREFIXES", "../etc", "is not a key prefix"},
+		{"SMTP_HOST", "smtp.example.com", "SMTP_FROM: required when SMTP_HOST is set"},
+		{"SMTP_PORT", "0", "must be a whole number of at least 1"},
+		{"SMTP_TIMEOUT", "long", "positive duration"},
+		{"SMTP_CA_FILE", "/nonexistent/ca.pem", "no such file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-dev/parley/api"
 	"github.com/parley-dev/parley/notify"
+	"github.com/parley-dev/parley/pipeline"
 )
 
 func init() {
@@ -90,7 +91,7 @@ func (m *Main) Run(ctx context.Context) error {
 		WebhookBodyTimeout: cfg.WebhookBodyTimeout, CheckWebhookURL: cfg.EgressAllow.CheckURL,
 		ProcessPrefixes: cfg.ProcessPrefixes}, api.Deps{
 		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{run: a.media}, Pipeline: cfg.Policies.Table(),
-		WebVTT: notify.WebVTT, Hub: hub, Log: a.log,
+		WebVTT: notify.WebVTT, Hub: hub, Log: a.log, Emailer: emailer(cfg, a.dispatcher()),
 	})
 	// Every request has ReadTimeout for its headers and body; the upload
 	// route extends its own body deadline (UploadTimeout), the Daily
@@ -177,4 +178,13 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// emailer is the API's Emailer when email is on (SMTP_HOST), else nil:
+// email requests are then refused.
+func emailer(cfg Config, d *pipeline.Dispatcher) api.Emailer {
+	if !cfg.Email.Enabled() {
+		return nil
+	}
+	return d
 }

@@ -87,6 +87,13 @@ func (a *app) steps() (*pipeline.Steps, *tracks.Steps, error) {
 		Settings: pipeline.Settings{WorkDir: work},
 		Now:      time.Now, Log: a.log,
 	}
+	mailer, err := notify.NewMailer(a.cfg.Email)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mailer != nil {
+		s.Mailer = mailer
+	}
 	if key := a.cfg.DailyAPIKey; key != "" {
 		s.Daily = dailyAdapter{c: daily.New(daily.Config{BaseURL: a.cfg.DailyAPIURL, APIKey: key})}
 	}
@@ -192,4 +199,8 @@ func (d dailyAdapter) RecentRawTracks(ctx context.Context, since time.Time) ([]p
 		out = append(out, pipeline.PolledRecording{ID: r.ID, RoomName: daily.RoomName(r.RoomName), CamAudioKeys: daily.CamAudioKeys(r.Tracks)})
 	}
 	return out, err
+}
+
+func (n notifications) TranscriptEmail(t *parley.Transcript) (string, string, string, error) {
+	return notify.TranscriptEmail(t, n.uiBaseURL)
 }

@@ -33,7 +33,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	wfs := pipeline.Define(a.hatchet, steps, trackSteps, cfg.Policies, cfg.MaxRuns)
-	all := append(wfs.All(), wfs.Alias, a.hatchet.NewReadinessWorkflow())
+	all := append(wfs.All(), wfs.Alias, a.hatchet.NewReadinessWorkflow(), pipeline.DefineEmail(a.hatchet, steps, cfg.Policies))
 	if d, ok := steps.Daily.(dailyAdapter); ok {
 		poller := &pipeline.Poller{Steps: steps, Lister: d, Dispatcher: a.dispatcher(), Bucket: cfg.S3.DailyBucket}
 		all = append(all, pipeline.DefinePolling(a.hatchet, poller, cfg.DailyPollCron))

@@ -104,6 +104,15 @@ func New(t testing.TB, opts Options) *Stack {
 		simSrv.Close()
 		hs.Close()
 	})
+	smtpAddr, err := simSrv.ListenSMTP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtpHost, smtpPort, _ := net.SplitHostPort(smtpAddr)
+	smtpCA := filepath.Join(t.TempDir(), "smtp-ca.pem")
+	if err := os.WriteFile(smtpCA, simSrv.SMTPCertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s := &Stack{t: t, DB: db, S3: s3, Sim: simSrv, SimURL: hs.URL, Schema: schema,
 		Namespace: testenv.Name(t, "e2e"), bin: Binaries(t)}
 	dbURL := storetest.DatabaseURL(t)
@@ -129,9 +138,16 @@ func New(t testing.TB, opts Options) *Stack {
 		"ZULIP_BOT_EMAIL":           "bot@example.com",
 		"ZULIP_API_KEY":             "sim-zulip-key",
 		"PARLEY_WORKER_HEALTH_ADDR": "",
+		// parley-sim's SMTP sink (STARTTLS with its own certificate).
+		"SMTP_HOST":     smtpHost,
+		"SMTP_PORT":     smtpPort,
+		"SMTP_USERNAME": "parley",
+		"SMTP_PASSWORD": "sim-smtp-password",
+		"SMTP_FROM":     "parley@example.com",
+		"SMTP_CA_FILE":  smtpCA,
 		// parley-sim is on loopback: the egress policy allows it (and
 		// nothing else on this machine).
-		"PARLEY_EGRESS_ALLOW":  strings.TrimPrefix(hs.URL, "http://"),
+		"PARLEY_EGRESS_ALLOW":  strings.TrimPrefix(hs.URL, "http://") + "," + smtpAddr,
 		"PARLEY_LOG_LEVEL":     "info",
 		"PARLEY_DRAIN_TIMEOUT": "20s",
 		// Tests run the polling and purge workflows themselves, not on a
@@ -149,7 +165,7 @@ func New(t testing.TB, opts Options) *Stack {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := s.Hatchet().DeleteWorkflows(ctx, pipeline.WorkflowPipeline, pipeline.WorkflowTrack, pipeline.WorkflowDailyPolling,
-			pipeline.WorkflowTrashPurge, pipeline.WorkflowPipelineAlias, hatchet.ReadinessWorkflow); err != nil {
+			pipeline.WorkflowTrashPurge, pipeline.WorkflowPipelineAlias, hatchet.ReadinessWorkflow, pipeline.WorkflowEmail); err != nil {
 			t.Logf("could not delete the test's workflows: %v", err)
 		}
 		testenv.DropHatchetQueues(t, s.Namespace)

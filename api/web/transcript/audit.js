@@ -1,6 +1,7 @@
 // The transcript page's step audit: one row per step (and per track for
 // the track steps) with attempts, time, ASR and LLM usage and cache hits,
-// from GET /v1/transcripts/{id}/steps.
+// its error or note (why it was skipped, whom it emailed), from
+// GET /v1/transcripts/{id}/steps.
 
 import { html, raw } from "../html.js";
 import { millis, num } from "../format.js";
@@ -62,7 +63,8 @@ export function auditTable(rows, status, pipeline) {
               <td class="num">${u.llm_prompt_tokens || u.llm_completion_tokens ? `${num(u.llm_prompt_tokens)} / ${num(u.llm_completion_tokens)}` : dash}</td>
               <td class="num">${u.cache_hits ? html`<span class="cached">${num(u.cache_hits)}</span>` : u.cached ? "yes" : dash}</td>
             </tr>
-            ${r.error ? html`<tr class="audit-error" data-step="${r.name}"><td colspan="9">${r.error}</td></tr>` : ""}`;
+            ${r.error ? html`<tr class="audit-error" data-step="${r.name}"><td colspan="9">${r.error}</td></tr>` : ""}
+            ${r.note && !r.error ? html`<tr class="audit-note" data-step="${r.name}"><td colspan="9" class="muted">${r.note}</td></tr>` : ""}`;
           })}</tbody>
           <tfoot><tr>
             <th scope="row">Total</th><td></td><td class="num">${num(totals.attempts)}</td>
