@@ -134,6 +134,12 @@ func AttemptFromContext(ctx context.Context) Attempt {
 	return a
 }
 
+// ContextWithAttempt returns ctx carrying a as the attempt a step runs in,
+// as a task's context does (for calling steps outside Hatchet, in tests).
+func ContextWithAttempt(ctx context.Context, a Attempt) context.Context {
+	return context.WithValue(ctx, attemptKey{}, a)
+}
+
 // Task declares a task of w that runs fn with the workflow input. fn gets a
 // plain context (cancelled at the task's timeout or on cancellation) that
 // carries a usage meter (parley.UsageFromContext) and the attempt

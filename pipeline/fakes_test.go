@@ -45,7 +45,8 @@ type memStore struct {
 	stepErr      *parley.StepError
 	refreshed    int
 	// fail makes the named method return the error.
-	fail map[string]error
+	fail  map[string]error
+	notes []string // audit notes, in the order attempts finished
 }
 
 func newMemStore(tid string) *memStore {
@@ -276,10 +277,11 @@ func (m *memStore) StartStepAttempt(_ context.Context, a store.StepAttempt) (int
 	return int64(len(m.attempts)), nil
 }
 
-func (m *memStore) FinishStepAttempt(_ context.Context, _ int64, status string, _ time.Time, _ parley.Usage, _, _ string) error {
+func (m *memStore) FinishStepAttempt(_ context.Context, _ int64, status string, _ time.Time, _ parley.Usage, _, note string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.finished = append(m.finished, status)
+	m.notes = append(m.notes, note)
 	return nil
 }
 

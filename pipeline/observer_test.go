@@ -49,8 +49,8 @@ func TestObserverRecordsAttemptsAndProgress(t *testing.T) {
 
 	ps := progressOf(t, db)
 	require.Len(t, ps, 3)
-	require.Equal(t, parley.PipelineProgressData{WorkflowRunID: "run1", CurrentStep: "detect_topics", StepIndex: 6, TotalSteps: 15,
-		StepStatus: parley.StepInProgress, Percent: 13.3, Detail: "Detecting topics (attempt 2 of 4)", Attempt: 2}, ps[0])
+	require.Equal(t, parley.PipelineProgressData{WorkflowRunID: "run1", CurrentStep: "detect_topics", StepIndex: 6, TotalSteps: 16,
+		StepStatus: parley.StepInProgress, Percent: 12.5, Detail: "Detecting topics (attempt 2 of 4)", Attempt: 2}, ps[0])
 	require.Equal(t, parley.StepInProgress, ps[1].StepStatus, "a retried failure stays in progress")
 	require.Equal(t, "Detecting topics: attempt 2 failed (HTTP 503); retrying", ps[1].Detail)
 	require.Equal(t, parley.StepCompleted, ps[2].StepStatus)
@@ -74,8 +74,8 @@ func TestObserverTrackAttempts(t *testing.T) {
 	require.Equal(t, 1, *p.TrackIndex)
 	require.Equal(t, "Transcribing track 2 of 2", p.Detail)
 	// 3 of the 4 track steps done: three quarters of process_tracks, one
-	// of 15 steps.
-	require.InDelta(t, 5.0, p.Percent, 1e-9)
+	// of 16 steps (4.6875 %, one decimal).
+	require.InDelta(t, 4.7, p.Percent, 1e-9)
 }
 
 func TestObserverResumesOnlyTheFailedStep(t *testing.T) {

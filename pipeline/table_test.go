@@ -54,7 +54,7 @@ func TestStepTableIsConsistent(t *testing.T) {
 
 func TestStepOrderAndIndex(t *testing.T) {
 	t.Parallel()
-	require.Len(t, stepOrder, 15, "the page and step_index count the pipeline's own steps")
+	require.Len(t, stepOrder, 16, "the page and step_index count the pipeline's own steps")
 	for _, tt := range []struct {
 		step  string
 		index int
@@ -65,12 +65,13 @@ func TestStepOrderAndIndex(t *testing.T) {
 		{"transcribe_track", 3},
 		{"finalize", 12},
 		{"send_webhook", 15},
+		{"send_email", 16},
 		{hatchet.OnFailureTask, 0},
 		{"no_such_step", 0},
 	} {
 		idx, total := stepIndex(tt.step)
 		require.Equal(t, tt.index, idx, tt.step)
-		require.Equal(t, 15, total)
+		require.Equal(t, 16, total)
 	}
 }
 
