@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/base64"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parley-dev/parley/llm"
 	"github.com/parley-dev/parley"
+	"github.com/parley-dev/parley/llm"
 	"github.com/parley-dev/parley/media"
 	"github.com/parley-dev/parley/media/mediaproc"
 	"github.com/parley-dev/parley/notify"
