@@ -27,11 +27,14 @@ demo: ## make up, then process the bundled sample meeting and print the result
 LINT := go tool -modfile=tools/lint/go.mod golangci-lint
 
 .PHONY: test
-test: lint ## lint, then the whole test suite against the real stack (CI runs this)
+test: ## install what is missing, lint, then the whole test suite against the real stack (CI runs this)
+	@scripts/stack.sh install
+	@$(MAKE) --no-print-directory lint
 	@scripts/test.sh
 
 .PHONY: lint
 lint: ## golangci-lint (.golangci.yml; version pinned in tools/lint/go.mod)
+	@pkg-config --exists libavcodec libavfilter 2>/dev/null || { echo "lint: FFmpeg's headers are missing (media/ uses cgo); run 'scripts/stack.sh install' or 'make up' first" >&2; exit 1; }
 	@$(LINT) run ./...
 
 .PHONY: check
