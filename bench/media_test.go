@@ -105,13 +105,16 @@ func reference(t *testing.T, dir string, tracks []string, offsets []float64) []u
 	return us
 }
 
-// ours does Parley's media steps with the parley binary: each track padded
-// for the ASR (16 kHz mono MP3, FormatASR; offset as a shift), then one mixdown from
-// the original tracks that also computes the waveform.
+// ours does Parley's media steps with the parley binary and the pipeline's
+// own options: each track through pad_track's pad (offset as a shift; with
+// --reuse-original a gapless track in a format the recogniser takes is
+// sent as it is, so only its packets' timestamps are read, else it is
+// re-encoded to a 16 kHz mono MP3, FormatASR), then one mixdown from the
+// original tracks that also computes the waveform.
 func ours(t *testing.T, bin, dir string, tracks []string) []usage {
 	var us []usage
 	for i, tr := range tracks {
-		us = append(us, measure(t, bin, "media", "pad", "--shift", tr, filepath.Join(dir, fmt.Sprintf("padded-%d.mp3", i))))
+		us = append(us, measure(t, bin, "media", "pad", "--shift", "--reuse-original", tr, filepath.Join(dir, fmt.Sprintf("padded-%d.mp3", i))))
 	}
 	args := []string{"media", "mixdown", "-o", filepath.Join(dir, "mix.mp3"), "--waveform", filepath.Join(dir, "w.json")}
 	us = append(us, measure(t, bin, append(args, tracks...)...))
@@ -146,16 +149,24 @@ func TestMediaAgainstFFmpegCLI(t *testing.T) {
 		name    string
 		minutes int
 		offsets []float64
+		// daily uses the latency benchmark's meeting instead: four
+		// Daily-like tracks, one with a mute gap (padded, not reused).
+		daily bool
 	}{
-		{"1 track x 60 min", 60, []float64{3}},
-		{"3 tracks x 60 min", 60, []float64{3, 6, 9}},
-		{"1 track x 240 min", 240, []float64{3}},
+		{"1 track x 60 min", 60, []float64{3}, false},
+		{"3 tracks x 60 min", 60, []float64{3, 6, 9}, false},
+		{"1 track x 240 min", 240, []float64{3}, false},
+		{"4 tracks x 60 min, one with a 5 min mute gap", meetingMinutes, meetingOffsets, true},
 	}
 	var results []mediaResult
 	for _, c := range cases {
 		var tracks []string
 		for i, off := range c.offsets {
-			tracks = append(tracks, track(t, c.minutes, off, i))
+			if c.daily {
+				tracks = append(tracks, meetingTrack(t, i))
+			} else {
+				tracks = append(tracks, track(t, c.minutes, off, i))
+			}
 		}
 		dir := t.TempDir()
 		ref := reference(t, dir, tracks, c.offsets)

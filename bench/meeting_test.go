@@ -465,3 +465,60 @@ func TestMeetingLatency(t *testing.T) {
 		"asr_model": "audio_seconds / 60", "llm_model": "1.5 s + 20 ms per 100 tokens", "run": r,
 		"goal": "wall <= 1.10 x floor", "met": r.Ratio <= 1.10})
 }
+
+// TestMeetingThroughput: how many of the latency benchmark's one-hour,
+// four-track meetings one worker (this machine's two cores, default slots
+// and PARLEY_MAX_RUNS) completes per hour when they arrive together, and
+// its peak memory. BENCH_MEETINGS sets how many (default 6): enough that
+// the worker's CPU, not the providers' latency, sets the pace.
+func TestMeetingThroughput(t *testing.T) {
+	ctx := context.Background()
+	n := 6
+	if v, err := strconv.Atoi(os.Getenv("BENCH_MEETINGS")); err == nil && v > 0 {
+		n = v
+	}
+	s := e2e.New(t, e2e.Options{})
+	require.NoError(t, (&sim.Client{Base: s.SimURL}).SetFaults(ctx, providerModels))
+	w := s.StartWorker()
+	s.StartServe()
+	dir := t.TempDir()
+	warm := uploadMeeting(t, s, []string{tone(t, dir, 92, 20), tone(t, dir, 93, 20)}, "warm")
+	id := trigger(t, s, warm)
+	require.Equal(t, parley.StatusEnded, s.WaitStatus(ctx, id, 10*time.Minute, parley.StatusEnded, parley.StatusError).Status)
+
+	// Meetings 1..n: the same audio as the latency benchmark's, each with
+	// its own words and bytes (no result cache answers for another).
+	uploads := make([][]map[string]string, n)
+	for k := range n {
+		var files []string
+		for i := range meetingOffsets {
+			files = append(files, meetingVariant(t, k+1, i))
+		}
+		uploads[k] = uploadMeeting(t, s, files, fmt.Sprintf("meeting-%d", k+1))
+	}
+	la0 := loadavg()
+	wt := startWatch(t, w.Pid())
+	t0 := time.Now()
+	ids := make([]string, n)
+	for k := range n {
+		ids[k] = trigger(t, s, uploads[k])
+	}
+	walls := make([]float64, n)
+	for k, id := range ids {
+		tr := s.WaitStatus(ctx, id, 60*time.Minute, parley.StatusEnded, parley.StatusError)
+		require.Equal(t, parley.StatusEnded, tr.Status, "meeting %d: %+v", k+1, tr.Error)
+		walls[k] = round(time.Since(t0).Seconds())
+	}
+	wall := time.Since(t0)
+	res := wt.finish(t)
+	perHour := round(float64(n) * 3600 / wall.Seconds())
+	t.Logf("%d meetings in %.1f s: %.1f meetings per hour; worker CPU %.1f s + media %.1f s; peak RSS worker %.0f MB, media child %.0f MB; load %s -> %s",
+		n, wall.Seconds(), perHour, res.WorkerCPUS, res.MediaCPUS, res.WorkerPeakRSSMB, res.MediaPeakRSSMB, la0, loadavg())
+	writeResult(t, "throughput", map[string]any{
+		"meeting": fmt.Sprintf("%d min, %d tracks (WebM/Opus 32 kb/s, one with a %g min mute gap)",
+			meetingMinutes, len(meetingOffsets), gapLen/60),
+		"asr_model": "audio_seconds / 60", "llm_model": "1.5 s + 20 ms per 100 tokens",
+		"meetings": n, "wall_s": round(wall.Seconds()), "ended_at_s": walls, "meetings_per_hour": perHour,
+		"resources": res, "load_avg_at_start": la0, "load_avg_at_end": loadavg(),
+	})
+}
