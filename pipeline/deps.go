@@ -64,8 +64,9 @@ type AuditStore interface {
 	// FinishStepAttempt records the outcome, with the step's audit note.
 	FinishStepAttempt(ctx context.Context, id int64, status string, finishedAt time.Time, usage parley.Usage, errMsg, note string) error
 	CompletedSteps(ctx context.Context, transcriptID, workflowRunID string) (map[string]int, error)
-	// LastFailedAttempt returns store.ErrNoAttempt when none failed.
-	LastFailedAttempt(ctx context.Context, transcriptID, workflowRunID string) (parley.StepRecord, error)
+	// FailedAttempts lists a run's attempts that failed for good, in the
+	// order they started.
+	FailedAttempts(ctx context.Context, transcriptID, workflowRunID string) ([]parley.StepRecord, error)
 }
 
 // EmailStore records whom a transcript is emailed to (package store): one

@@ -41,7 +41,7 @@ type memStore struct {
 	completed    map[string]int
 	attempts     []store.StepAttempt
 	finished     []string // status of each finished attempt
-	lastFailed   *parley.StepRecord
+	failed       []parley.StepRecord
 	stepErr      *parley.StepError
 	refreshed    int
 	// fail makes the named method return the error.
@@ -291,13 +291,10 @@ func (m *memStore) CompletedSteps(context.Context, string, string) (map[string]i
 	return m.completed, nil
 }
 
-func (m *memStore) LastFailedAttempt(context.Context, string, string) (parley.StepRecord, error) {
+func (m *memStore) FailedAttempts(context.Context, string, string) ([]parley.StepRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.lastFailed == nil {
-		return parley.StepRecord{}, store.ErrNoAttempt
-	}
-	return *m.lastFailed, nil
+	return append([]parley.StepRecord(nil), m.failed...), nil
 }
 
 // eventNames lists the names of the stored events, in order.

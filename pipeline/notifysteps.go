@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -181,15 +181,39 @@ func (s *Steps) OnFailure(ctx context.Context, in Input, failures map[string]str
 // failedStep finds the step that failed in a run: the latest failed
 // attempt in the audit, else the first entry of Hatchet's failure map.
 func (s *Steps) failedStep(ctx context.Context, tid, runID string, failures map[string]string) (*parley.StepError, error) {
-	last, err := s.DB.LastFailedAttempt(ctx, tid, runID)
-	if err != nil && !errors.Is(err, store.ErrNoAttempt) {
+	attempts, err := s.DB.FailedAttempts(ctx, tid, runID)
+	if err != nil {
 		return nil, err
 	}
-	if err == nil {
-		return &parley.StepError{Step: last.Name, Message: last.Error}, nil
+	if r, ok := firstFailure(attempts); ok {
+		return &parley.StepError{Step: r.Name, Message: r.Error}, nil
 	}
 	for name, msg := range failures {
 		return &parley.StepError{Step: name, Message: msg}, nil
 	}
 	return &parley.StepError{Step: "unknown", Message: "the run failed without an error message"}, nil
+}
+
+// firstFailure picks the step a failed run is reported at, the same every
+// time whatever order the failures came in: the failed step that comes
+// first in StepTable, a child's step rather than the parent that waited
+// for it (process_tracks fails because pad_track did). Steps that run side
+// by side and read the same input, like pad_track and mixdown_tracks on a
+// track that is not audio, both fail; the track's own step names it best,
+// and it comes first in the table.
+func firstFailure(attempts []parley.StepRecord) (parley.StepRecord, bool) {
+	best, bestIdx := parley.StepRecord{}, -1
+	for _, a := range attempts {
+		idx := slices.IndexFunc(StepTable, func(s StepSpec) bool { return s.Name == a.Name })
+		if idx >= 0 && StepTable[idx].Children != "" {
+			idx += len(StepTable) // a parent only when no child step failed
+		}
+		if idx < 0 {
+			idx = 2 * len(StepTable) // a step the table does not know, last
+		}
+		if bestIdx < 0 || idx < bestIdx {
+			best, bestIdx = a, idx
+		}
+	}
+	return best, bestIdx >= 0
 }

@@ -104,7 +104,7 @@ func TestOnFailure(t *testing.T) {
 		t.Parallel()
 		db := newMemStore(tid)
 		db.t.Status = parley.StatusProcessing
-		db.lastFailed = &parley.StepRecord{Name: "detect_topics", Error: "HTTP 400"}
+		db.failed = []parley.StepRecord{{Name: "detect_topics", Error: "HTTP 400"}}
 		require.NoError(t, newSteps(t, db).OnFailure(ctx, Input{TranscriptID: tid}, nil))
 		require.Equal(t, parley.StatusError, db.t.Status)
 		require.Equal(t, &parley.StepError{Step: "detect_topics", Message: "HTTP 400"}, db.t.Error)
@@ -267,4 +267,36 @@ func TestDispatcher(t *testing.T) {
 		require.Equal(t, parley.ETRANSIENT, parley.ErrorCode(err))
 		require.Equal(t, parley.StatusUploaded, db.t.Status)
 	})
+}
+
+func TestFirstFailure(t *testing.T) {
+	t.Parallel()
+	rec := func(names ...string) []parley.StepRecord {
+		var rs []parley.StepRecord
+		for _, n := range names {
+			rs = append(rs, parley.StepRecord{Name: n, Error: n + " failed"})
+		}
+		return rs
+	}
+	for _, tt := range []struct {
+		name     string
+		attempts []parley.StepRecord
+		want     string
+	}{
+		{"None", nil, ""},
+		{"One", rec("detect_topics"), "detect_topics"},
+		{"TrackBeforeMixdown", rec("pad_track", "mixdown_tracks"), "pad_track"},
+		{"MixdownFirstInTime", rec("mixdown_tracks", "pad_track", "process_tracks"), "pad_track"},
+		{"ChildRatherThanParent", rec("process_tracks", "transcribe_track"), "transcribe_track"},
+		{"ParentAlone", rec("process_tracks"), "process_tracks"},
+		{"ParentBeforeAnUnknownStep", rec("someday_step", "process_tracks"), "process_tracks"},
+		{"MixdownAlone", rec("mixdown_tracks", "send_webhook"), "mixdown_tracks"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, ok := firstFailure(tt.attempts)
+			require.Equal(t, tt.want != "", ok)
+			require.Equal(t, tt.want, got.Name)
+		})
+	}
 }

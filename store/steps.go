@@ -1,11 +1,9 @@
 package store
 
 import (
-	"errors"
 
 	"context"
 	"encoding/json"
-	"github.com/jackc/pgx/v5"
 	"time"
 
 	"github.com/parley-dev/parley"
@@ -122,21 +120,26 @@ func (db *DB) CompletedSteps(ctx context.Context, transcriptID, workflowRunID st
 	return out, wrapDBError("completed steps", rows.Err())
 }
 
-// ErrNoAttempt is returned by LastFailedAttempt when no attempt failed.
-var ErrNoAttempt = errors.New("no failed attempt")
-
-// LastFailedAttempt returns the latest attempt of a run that failed for
-// good (not one that was retried).
-func (db *DB) LastFailedAttempt(ctx context.Context, transcriptID, workflowRunID string) (parley.StepRecord, error) {
-	var r parley.StepRecord
-	err := db.q.QueryRow(ctx, `SELECT name, track_index, workflow_run_id, status, attempt, started_at, finished_at, error
-		FROM steps WHERE transcript_id = $1 AND workflow_run_id = $2 AND status = 'failed' ORDER BY id DESC LIMIT 1`,
-		transcriptID, workflowRunID).Scan(&r.Name, &r.TrackIndex, &r.WorkflowRunID, &r.Status, &r.Attempts,
-		&r.StartedAt, &r.FinishedAt, &r.Error)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ErrNoAttempt
+// FailedAttempts returns the attempts of a run that failed for good (not
+// those that were retried), in the order they started.
+func (db *DB) FailedAttempts(ctx context.Context, transcriptID, workflowRunID string) ([]parley.StepRecord, error) {
+	rows, err := db.q.Query(ctx, `SELECT name, track_index, workflow_run_id, status, attempt, started_at, finished_at, error
+		FROM steps WHERE transcript_id = $1 AND workflow_run_id = $2 AND status = 'failed' ORDER BY id`,
+		transcriptID, workflowRunID)
+	if err != nil {
+		return nil, wrapDBError("failed attempts", err)
 	}
-	return r, wrapDBError("last failed attempt", err)
+	defer rows.Close()
+	var out []parley.StepRecord
+	for rows.Next() {
+		var r parley.StepRecord
+		if err := rows.Scan(&r.Name, &r.TrackIndex, &r.WorkflowRunID, &r.Status, &r.Attempts,
+			&r.StartedAt, &r.FinishedAt, &r.Error); err != nil {
+			return nil, wrapDBError("failed attempts", err)
+		}
+		out = append(out, r)
+	}
+	return out, wrapDBError("failed attempts", rows.Err())
 }
 
 // FailedTaskRuns returns the task run ids of the named steps whose latest
