@@ -312,8 +312,9 @@ type triggerRequest struct {
 	Name        string         `json:"name"`
 }
 
-// maxTracks bounds the tracks of one recording.
-const maxTracks = 64
+// maxTracks bounds the tracks of one recording (the mixdown's timeout is
+// sized for it).
+const maxTracks = pipeline.MaxTracks
 
 func (s *Server) process(w http.ResponseWriter, r *http.Request) error {
 	var req triggerRequest

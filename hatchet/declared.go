@@ -1,6 +1,10 @@
 package hatchet
 
-import "time"
+import (
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
 
 // OnFailureTask is the name of the task that OnFailure declares, as the
 // dashboard, the observer and the audit see it.
@@ -15,14 +19,18 @@ type DeclaredTask struct {
 	// BackoffFactor and BackoffMax are zero when the task retries at once.
 	BackoffFactor float64
 	BackoffMax    time.Duration
+	// Pool is the worker pool the task prefers (Policy.Pool), "" for none.
+	Pool string
+	// MaxConcurrent is its concurrency cap (Policy.MaxConcurrent), 0 for none.
+	MaxConcurrent int
 }
 
 // Declared returns the tasks w declares to the engine, in declaration
 // order, and its on-failure task (nil when it has none). It reads the
 // registration request the worker would send, so a test can check a
-// workflow's DAG and policies without an engine.
+// workflow's DAG, policies and placement without an engine.
 func (w *Workflow) Declared() ([]DeclaredTask, *DeclaredTask) {
-	req, _, _, _ := w.wf.Dump()
+	req, _, _, _ := w.base().Dump()
 	conv := func(t interface {
 		GetReadableId() string
 		GetParents() []string
@@ -30,10 +38,13 @@ func (w *Workflow) Declared() ([]DeclaredTask, *DeclaredTask) {
 		GetRetries() int32
 		GetBackoffFactor() float32
 		GetBackoffMaxSeconds() int32
+		ProtoReflect() protoreflect.Message
 	}) DeclaredTask {
 		timeout, _ := time.ParseDuration(t.GetTimeout())
+		pool, maxConcurrent := declaredPlacement(t.ProtoReflect())
 		return DeclaredTask{Name: t.GetReadableId(), Parents: t.GetParents(), Timeout: timeout, Retries: int(t.GetRetries()),
-			BackoffFactor: float64(t.GetBackoffFactor()), BackoffMax: time.Duration(t.GetBackoffMaxSeconds()) * time.Second}
+			BackoffFactor: float64(t.GetBackoffFactor()), BackoffMax: time.Duration(t.GetBackoffMaxSeconds()) * time.Second,
+			Pool: pool, MaxConcurrent: maxConcurrent}
 	}
 	tasks := make([]DeclaredTask, 0, len(req.GetTasks()))
 	for _, t := range req.GetTasks() {

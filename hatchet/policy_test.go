@@ -52,3 +52,24 @@ func TestDeclared(t *testing.T) {
 		{Name: "b", Parents: []string{"a"}, Timeout: time.Minute},
 	}, tasks)
 }
+
+// TestDeclaredPlacement: a task's pool preference reaches the engine as a
+// soft desired worker label (required=false, weighted), and its cap as a
+// concurrency limit; other tasks have neither.
+func TestDeclaredPlacement(t *testing.T) {
+	t.Parallel()
+	c := hatchettest.Offline(t)
+	wf := c.NewWorkflow("W", "test", nil)
+	a := hatchet.Task(wf, "a", hatchet.Policy{Timeout: time.Minute, Pool: "cpu", MaxConcurrent: 2}, noop)
+	hatchet.Task(wf, "b", hatchet.Policy{Timeout: time.Minute}, noop, a)
+	hatchet.Task(wf, "c", hatchet.Policy{Timeout: time.Minute, Pool: "gpu"}, noop, a)
+	tasks, _ := wf.Declared()
+	require.Equal(t, []hatchet.DeclaredTask{
+		{Name: "a", Parents: []string{}, Timeout: time.Minute, Pool: "cpu", MaxConcurrent: 2},
+		{Name: "b", Parents: []string{"a"}, Timeout: time.Minute},
+		{Name: "c", Parents: []string{"a"}, Timeout: time.Minute, Pool: "gpu"},
+	}, tasks)
+	// Declaring twice (a second worker) declares the same.
+	again, _ := wf.Declared()
+	require.Equal(t, tasks, again)
+}

@@ -34,6 +34,17 @@ type Policy struct {
 	// worker slot. Defaults to 1 hour, so that a burst of recordings queues
 	// instead of failing.
 	ScheduleTimeout time.Duration `json:"schedule_timeout"`
+	// Pool is the worker pool the task prefers: workers started with that
+	// pool (WorkerConfig.Pool) get it first, any other worker when none of
+	// them has a free slot or none exists (a soft affinity; see PoolLabel).
+	// Empty: no preference.
+	Pool string `json:"pool,omitempty"`
+	// MaxConcurrent caps how many attempts of the task run at once across
+	// all workers (a Hatchet concurrency limit on the task; more wait in
+	// its queue, round robin). 0: no cap. Every worker must declare the
+	// same value: each registration with another one makes a new workflow
+	// version.
+	MaxConcurrent int `json:"max_concurrent,omitempty"`
 }
 
 // Total is the longest the task can take over all its attempts, backoff
@@ -62,8 +73,17 @@ func (p Policy) options() []sdk.TaskOption {
 	if p.BackoffFactor > 0 {
 		opts = append(opts, sdk.WithRetryBackoff(float32(p.BackoffFactor), int(max(p.BackoffMax, time.Second).Seconds())))
 	}
+	if p.MaxConcurrent > 0 {
+		limit := int32(p.MaxConcurrent)
+		strategy := types.GroupRoundRobin
+		opts = append(opts, sdk.WithConcurrency(&types.Concurrency{Expression: concurrencyKey, MaxRuns: &limit, LimitStrategy: &strategy}))
+	}
 	return opts
 }
+
+// concurrencyKey groups every run of a task under one concurrency key, so
+// that Policy.MaxConcurrent caps them all together.
+const concurrencyKey = "'all'"
 
 // Attempt describes one attempt of one task, as observers and steps see it.
 type Attempt struct {
@@ -97,6 +117,8 @@ type Workflow struct {
 	wf   *sdk.Workflow
 	name string
 	obs  Observer
+	// pools maps task names to the worker pool they prefer (Policy.Pool).
+	pools map[string]string
 }
 
 // NewWorkflow declares a workflow. obs may be nil.
@@ -156,6 +178,12 @@ func Task[I, O any](w *Workflow, name string, p Policy, fn func(ctx context.Cont
 	t := w.wf.NewTask(name, func(hctx sdk.Context, in I) (O, error) {
 		return run(hctx, w, name, p, in, fn)
 	}, opts...)
+	if p.Pool != "" {
+		if w.pools == nil {
+			w.pools = map[string]string{}
+		}
+		w.pools[name] = p.Pool
+	}
 	return &TaskRef{task: t, name: name, policy: p}
 }
 

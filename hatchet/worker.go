@@ -29,6 +29,10 @@ type WorkerConfig struct {
 	// HealthAddr, when set, serves GET /healthz (200 once registered, 503
 	// while draining). Defaults to none.
 	HealthAddr string
+	// Pool, when set, labels the worker (PoolLabel = Pool) so that tasks
+	// preferring that pool (Policy.Pool) come here first. It still runs
+	// every other task. Defaults to none.
+	Pool string
 }
 
 // Worker runs tasks of the registered workflows.
@@ -48,9 +52,13 @@ func (c *Client) NewWorker(cfg WorkerConfig, workflows ...*Workflow) (*Worker, e
 	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, 60*time.Second)
 	wfs := make([]sdk.WorkflowBase, len(workflows))
 	for i, wf := range workflows {
-		wfs[i] = wf.wf
+		wfs[i] = wf.base()
 	}
-	w, err := c.sdk.NewWorker(cfg.Name, sdk.WithWorkflows(wfs...), sdk.WithSlots(cfg.Slots), sdk.WithLogger(&c.zl))
+	opts := []sdk.WorkerOption{sdk.WithWorkflows(wfs...), sdk.WithSlots(cfg.Slots), sdk.WithLogger(&c.zl)}
+	if cfg.Pool != "" {
+		opts = append(opts, sdk.WithLabels(map[string]any{PoolLabel: cfg.Pool}))
+	}
+	w, err := c.sdk.NewWorker(cfg.Name, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create worker: %w", err)
 	}
@@ -92,7 +100,7 @@ func (wk *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	wk.ready.Store(true)
-	log.InfoContext(ctx, "worker started", slog.String("name", wk.cfg.Name), slog.Int("slots", wk.cfg.Slots))
+	log.InfoContext(ctx, "worker started", slog.String("name", wk.cfg.Name), slog.Int("slots", wk.cfg.Slots), slog.String("pool", wk.cfg.Pool))
 	<-ctx.Done()
 	wk.ready.Store(false)
 	log.InfoContext(ctx, "worker stopping: no new tasks; draining running ones",

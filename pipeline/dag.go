@@ -81,15 +81,17 @@ var StepTable = []StepSpec{
 		Parents: []string{"get_participants"}, Phase: PhaseRun, Children: WorkflowTrack,
 		declare: task((*Steps).ProcessTracks)},
 	{Name: "pad_track", Label: "Prepare track", Detail: "Preparing", Workflow: WorkflowTrack,
-		Policy: pol(15*time.Minute, 3, 2, 30*time.Second), Phase: PhaseChild, declare: trackTask((*tracks.Steps).PadTrack)},
+		Policy: onPool(PoolCPU, pol(15*time.Minute, 3, 2, 30*time.Second)), Phase: PhaseChild, declare: trackTask((*tracks.Steps).PadTrack)},
 	{Name: "transcribe_track", Label: "Transcribe track", Detail: "Transcribing", Workflow: WorkflowTrack,
 		Parents: []string{"pad_track"}, Policy: pol(20*time.Minute, 3, 3, 60*time.Second), Phase: PhaseChild,
 		declare: trackTask((*tracks.Steps).TranscribeTrack)},
 	// The mixdown reads the original tracks only: it runs beside the
 	// transcription (at a lower CPU priority than padding, see
-	// mediaproc.Runner.MixdownNice), off the critical path.
+	// mediaproc.Runner.MixdownNice), off the critical path. Its declared
+	// timeout is the bound for the largest meeting; the step ends sooner by
+	// the meeting's size (MixdownTimeout, Steps.mixdownDeadline).
 	{Name: "mixdown_tracks", Label: "Mix down audio", Detail: "Mixing the tracks into one MP3", Workflow: WorkflowPipeline,
-		Parents: []string{"get_participants"}, Policy: pol(30*time.Minute, 2, 2, 30*time.Second),
+		Parents: []string{"get_participants"}, Policy: onPool(PoolCPU, pol(DefaultMixdownTimeout, 2, 2, 30*time.Second)),
 		Emits: []string{parley.EventDuration}, Phase: PhaseRun, Artifacts: []string{"audio"},
 		declare: task((*Steps).MixdownTracks)},
 	{Name: "generate_waveform", Label: "Draw waveform", Detail: "Drawing the waveform", Workflow: WorkflowPipeline,
@@ -143,6 +145,13 @@ var StepTable = []StepSpec{
 
 func pol(timeout time.Duration, retries int, backoff float64, backoffMax time.Duration) hatchet.Policy {
 	return hatchet.Policy{Timeout: timeout, Retries: retries, BackoffFactor: backoff, BackoffMax: backoffMax}
+}
+
+// onPool makes p prefer the workers of pool (soft: any worker runs the step
+// when none of them can).
+func onPool(pool string, p hatchet.Policy) hatchet.Policy {
+	p.Pool = pool
+	return p
 }
 
 // Workflows are the declared workflows, ready for a worker.

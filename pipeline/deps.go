@@ -191,6 +191,10 @@ type Settings struct {
 	LLMConcurrency int
 	// WorkDir holds temporary files. Default os.TempDir().
 	WorkDir string
+	// MixdownTimeout, when set (PARLEY_STEP_MIXDOWN_TRACKS_TIMEOUT), is
+	// mixdown_tracks' fixed deadline, declared to Hatchet; zero derives the
+	// deadline from the meeting (MixdownTimeout, mixdownDeadline).
+	MixdownTimeout time.Duration
 }
 
 // Steps holds the dependencies of every DiarizationPipeline step; each step

@@ -52,7 +52,7 @@ func TestDefineDeclaresTheStepTable(t *testing.T) {
 		for _, task := range tasks {
 			require.NotContains(t, declared, task.Name, "task names are unique across the workflows")
 			declared[task.Name] = decl{wf.Name(), task.Parents, hatchet.Policy{Timeout: task.Timeout, Retries: task.Retries,
-				BackoffFactor: task.BackoffFactor, BackoffMax: task.BackoffMax}}
+				BackoffFactor: task.BackoffFactor, BackoffMax: task.BackoffMax, Pool: task.Pool, MaxConcurrent: task.MaxConcurrent}}
 			for _, p := range task.Parents {
 				edges = append(edges, p+" -> "+task.Name)
 			}
@@ -73,7 +73,7 @@ func TestDefineDeclaresTheStepTable(t *testing.T) {
 		}
 		want := policies.Of(spec.Name)
 		require.Equal(t, hatchet.Policy{Timeout: want.Timeout, Retries: want.Retries, BackoffFactor: want.BackoffFactor,
-			BackoffMax: want.BackoffMax}, d.policy, "%s's policy", spec.Name)
+			BackoffMax: want.BackoffMax, Pool: want.Pool, MaxConcurrent: want.MaxConcurrent}, d.policy, "%s's policy", spec.Name)
 		require.NotEmpty(t, spec.Label, spec.Name)
 		require.NotEmpty(t, spec.Detail, spec.Name)
 	}
@@ -83,6 +83,15 @@ func TestDefineDeclaresTheStepTable(t *testing.T) {
 		"mixdown_tracks", "generate_waveform", "detect_topics", "generate_title", "extract_subjects", "process_subjects",
 		"generate_recap", "identify_action_items", "finalize", "cleanup_consent", "post_zulip", "send_webhook"} {
 		require.Contains(t, declared, s)
+	}
+
+	// The CPU-heavy steps prefer the CPU pool; nothing else does.
+	for name, d := range declared {
+		want := ""
+		if name == "pad_track" || name == "mixdown_tracks" {
+			want = pipeline.PoolCPU
+		}
+		require.Equal(t, want, d.policy.Pool, "%s's pool", name)
 	}
 
 	// The picture in Define's comment draws exactly the declared edges.

@@ -446,10 +446,17 @@ type fakeMedia struct {
 	mixes int
 	res   MixResult
 	wave  []float64
+	// left is how long the last mix had before its context's deadline
+	// (0: none).
+	left time.Duration
 }
 
-func (f *fakeMedia) Mixdown(_ context.Context, _ []string, dst string) (MixResult, error) {
+func (f *fakeMedia) Mixdown(ctx context.Context, _ []string, dst string) (MixResult, error) {
 	f.mixes++
+	f.left = 0
+	if d, ok := ctx.Deadline(); ok {
+		f.left = time.Until(d)
+	}
 	return f.res, os.WriteFile(dst, []byte("mp3"), 0o600)
 }
 

@@ -265,8 +265,15 @@ func (s *Steps) MixdownTracks(ctx context.Context, in Input) (MixdownOutput, err
 	}
 	defer os.RemoveAll(dir)
 	dst := filepath.Join(dir, "audio.mp3")
-	res, err := s.Media.Mixdown(ctx, srcs, dst)
+	mctx, cancel, deadline := s.mixdownDeadline(ctx, len(trs), t.DurationSeconds)
+	defer cancel()
+	res, err := s.Media.Mixdown(mctx, srcs, dst)
 	if err != nil {
+		if deadline > 0 && ctx.Err() == nil && errors.Is(mctx.Err(), context.DeadlineExceeded) {
+			return MixdownOutput{}, fmt.Errorf("mixdown: %d tracks of %.0f s took longer than %s "+
+				"(300 s + 60 s per track + a tenth of the duration; PARLEY_STEP_MIXDOWN_TRACKS_TIMEOUT sets a fixed one): %w",
+				len(trs), t.DurationSeconds, deadline, err)
+		}
 		return MixdownOutput{}, fmt.Errorf("mixdown: %w", err)
 	}
 	if _, err := s.Storage.PutFile(ctx, s.Storage.Bucket(), key, dst, "audio/mpeg"); err != nil {

@@ -3,3 +3,6 @@
 CREATE ROLE hatchet LOGIN PASSWORD 'hatchet';
 CREATE DATABASE hatchet OWNER hatchet;
 ALTER DATABASE hatchet SET timezone TO 'UTC';
+-- The scale-out deployment's own database (profile "cluster").
+CREATE DATABASE hatchet_cluster OWNER hatchet;
+ALTER DATABASE hatchet_cluster SET timezone TO 'UTC';

@@ -90,6 +90,25 @@ type Config struct {
 	// DrainTimeout (PARLEY_DRAIN_TIMEOUT) bounds how long a stopping
 	// worker waits for running tasks. Default 60s.
 	DrainTimeout time.Duration
+	// WorkerPool (PARLEY_WORKER_POOL) puts the worker in a pool: "cpu"
+	// makes it the first choice for the CPU-heavy steps (pad_track,
+	// mixdown_tracks: worker label pool=cpu, which those tasks prefer with
+	// a weight, not require). It still runs every other step, and without
+	// any cpu worker every worker runs them. Default none.
+	WorkerPool string
+	// MixdownConcurrency (PARLEY_MIXDOWN_CONCURRENCY) caps the mixdowns
+	// running at once across all workers (a Hatchet concurrency limit on
+	// mixdown_tracks; more wait in its queue). Set it to the number of cpu
+	// workers for one mixdown each. Every worker must have the same value.
+	// Default 0: no cap (one worker runs as many as its slots allow).
+	MixdownConcurrency int
+	// MixdownTimeout is mixdown_tracks' fixed deadline when
+	// PARLEY_STEP_MIXDOWN_TRACKS_TIMEOUT is set; zero (the default) derives
+	// each meeting's from its size: 300 s + 60 s per track + a tenth of its
+	// duration (pipeline.MixdownTimeout), the step's declared timeout then
+	// being that of the largest meeting accepted (64 tracks of
+	// PARLEY_MEDIA_MAX_DURATION).
+	MixdownTimeout time.Duration
 	// LogLevel (PARLEY_LOG_LEVEL: debug, info, warn, error). Default info.
 	LogLevel string
 
@@ -316,10 +335,23 @@ func loadConfig(env *Env) (Config, error) {
 	if len(strings.Fields(c.DailyPollCron)) != 5 {
 		bad("PARLEY_DAILY_POLL_CRON", "%q is not a cron expression of five fields", c.DailyPollCron)
 	}
+	c.WorkerPool = strings.ToLower(get("PARLEY_WORKER_POOL", ""))
+	if c.WorkerPool != "" && c.WorkerPool != pipeline.PoolCPU {
+		bad("PARLEY_WORKER_POOL", "%q is not a pool: cpu, or unset for none", c.WorkerPool)
+	}
+	c.MixdownConcurrency = int(intVar("PARLEY_MIXDOWN_CONCURRENCY", 0, 0))
 	if p, err := pipeline.LoadPolicies(env.environ()); err != nil {
 		errs = append(errs, err.Error())
 	} else {
 		c.Policies = p
+		mix := p["mixdown_tracks"]
+		if get("PARLEY_STEP_MIXDOWN_TRACKS_TIMEOUT", "") != "" {
+			c.MixdownTimeout = mix.Timeout
+		} else {
+			mix.Timeout = pipeline.MixdownTimeout(pipeline.MaxTracks, c.Media.MaxDuration)
+		}
+		mix.MaxConcurrent = c.MixdownConcurrency
+		p["mixdown_tracks"] = mix
 	}
 	if pc, err := llm.FromEnv(getenv); err != nil {
 		errs = append(errs, err.Error())

@@ -117,6 +117,8 @@ func TestLoadConfigNamesWhatIsWrong(t *testing.T) {
 		{"SMTP_PORT", "0", "must be a whole number of at least 1"},
 		{"SMTP_TIMEOUT", "long", "positive duration"},
 		{"SMTP_CA_FILE", "/nonexistent/ca.pem", "no such file"},
+		{"PARLEY_WORKER_POOL", "gpu", "is not a pool"},
+		{"PARLEY_MIXDOWN_CONCURRENCY", "-1", "must be a whole number of at least 0"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -159,5 +161,38 @@ func TestLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:1250": true, "localhost:80": true, "[::1]:1": true,
 		"0.0.0.0:1250": false, "10.0.0.1:80": false, ":1250": false, "nonsense": false} {
 		require.Equal(t, want, loopback(addr), addr)
+	}
+}
+
+// TestLoadConfigMixdownAndPool: the worker's pool, the mixdown's cap and
+// its timeout, declared as the bound of the largest meeting (which follows
+// PARLEY_MEDIA_MAX_DURATION) unless PARLEY_STEP_MIXDOWN_TRACKS_TIMEOUT
+// fixes it.
+func TestLoadConfigMixdownAndPool(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		env      map[string]string
+		pool     string
+		declared time.Duration
+		fixed    time.Duration
+		cap      int
+	}{
+		{"Defaults", nil, "", pipeline.DefaultMixdownTimeout, 0, 0},
+		{"CPUPoolAndCap", map[string]string{"PARLEY_WORKER_POOL": "CPU", "PARLEY_MIXDOWN_CONCURRENCY": "2"}, "cpu", pipeline.DefaultMixdownTimeout, 0, 2},
+		{"LongerTracks", map[string]string{"PARLEY_MEDIA_MAX_DURATION": "12h"}, "", pipeline.MixdownTimeout(64, 12*time.Hour), 0, 0},
+		{"FixedTimeout", map[string]string{"PARLEY_STEP_MIXDOWN_TRACKS_TIMEOUT": "45m", "PARLEY_MEDIA_MAX_DURATION": "12h"}, "", 45 * time.Minute, 45 * time.Minute, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := loadConfig(envOf(tt.env))
+			require.NoError(t, err)
+			require.Equal(t, tt.pool, c.WorkerPool)
+			mix := c.Policies["mixdown_tracks"]
+			require.Equal(t, tt.declared, mix.Timeout)
+			require.Equal(t, tt.fixed, c.MixdownTimeout)
+			require.Equal(t, tt.cap, mix.MaxConcurrent)
+			require.Equal(t, pipeline.PoolCPU, mix.Pool, "the mixdown prefers the CPU pool whatever this worker's pool")
+		})
 	}
 }

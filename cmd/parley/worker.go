@@ -40,8 +40,12 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	}
 	all = append(all, pipeline.DefineTrashPurge(a.hatchet, &pipeline.Purger{DB: a.db, Storage: a.s3,
 		Retention: cfg.TrashRetention, Log: a.log}, cfg.TrashPurgeCron))
-	w, err := a.hatchet.NewWorker(hatchet.WorkerConfig{Name: "parley-worker", Slots: cfg.WorkerSlots,
-		DrainTimeout: cfg.DrainTimeout, HealthAddr: cfg.WorkerHealthAddr}, all...)
+	name := "parley-worker"
+	if cfg.WorkerPool != "" {
+		name += "-" + cfg.WorkerPool // as the dashboard's Workers page shows it
+	}
+	w, err := a.hatchet.NewWorker(hatchet.WorkerConfig{Name: name, Slots: cfg.WorkerSlots,
+		DrainTimeout: cfg.DrainTimeout, HealthAddr: cfg.WorkerHealthAddr, Pool: cfg.WorkerPool}, all...)
 	if err != nil {
 		return err
 	}

@@ -306,8 +306,19 @@ func (s *Stack) waitHTTP(p *Proc, url string) {
 // StartWorker starts `parley worker` and waits until it has registered.
 func (s *Stack) StartWorker() *Proc {
 	s.t.Helper()
+	return s.StartWorkerEnv(nil)
+}
+
+// StartWorkerEnv is StartWorker with variables of its own (e.g.
+// PARLEY_WORKER_POOL).
+func (s *Stack) StartWorkerEnv(vars map[string]string) *Proc {
+	s.t.Helper()
 	addr := freeAddr(s.t)
-	p := s.start("worker", map[string]string{"PARLEY_WORKER_HEALTH_ADDR": addr}, "worker")
+	env := map[string]string{"PARLEY_WORKER_HEALTH_ADDR": addr}
+	for k, v := range vars {
+		env[k] = v
+	}
+	p := s.start("worker", env, "worker")
 	s.waitHTTP(p, "http://"+addr+"/healthz")
 	return p
 }

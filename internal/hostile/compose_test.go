@@ -38,7 +38,7 @@ func TestHostileComposePublishesLittle(t *testing.T) {
 			"port %q is published on every interface", p)
 		require.NotContains(t, p, "7077", "Hatchet's gRPC port is published")
 	}
-	for _, secret := range []string{"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "PARLEY_API_TOKEN"} {
+	for _, secret := range []string{"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "PARLEY_API_TOKEN", "RABBITMQ_PASSWORD"} {
 		uses := regexp.MustCompile(`\$\{`+secret+`(:[-?][^}]*)?\}`).FindAllString(string(b), -1)
 		require.NotEmpty(t, uses, secret)
 		for _, u := range uses {
