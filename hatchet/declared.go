@@ -15,6 +15,9 @@ type DeclaredTask struct {
 	// BackoffFactor and BackoffMax are zero when the task retries at once.
 	BackoffFactor float64
 	BackoffMax    time.Duration
+	// RateLimits maps the engine's rate limit keys to the units the task
+	// takes.
+	RateLimits map[string]int
 }
 
 // Declared returns the tasks w declares to the engine, in declaration
@@ -37,7 +40,14 @@ func (w *Workflow) Declared() ([]DeclaredTask, *DeclaredTask) {
 	}
 	tasks := make([]DeclaredTask, 0, len(req.GetTasks()))
 	for _, t := range req.GetTasks() {
-		tasks = append(tasks, conv(t))
+		d := conv(t)
+		for _, rl := range t.GetRateLimits() {
+			if d.RateLimits == nil {
+				d.RateLimits = map[string]int{}
+			}
+			d.RateLimits[rl.GetKey()] = int(rl.GetUnits())
+		}
+		tasks = append(tasks, d)
 	}
 	var onFailure *DeclaredTask
 	if t := req.GetOnFailureTask(); t != nil {
