@@ -96,8 +96,11 @@ func UsageFromContext(ctx context.Context) *UsageMeter {
 // StepRecord is one row of a run's audit: one attempt of one step (per track
 // for track steps).
 type StepRecord struct {
-	Name          string     `json:"name"`
-	TrackIndex    *int       `json:"track_index,omitempty"`
+	Name       string `json:"name"`
+	TrackIndex *int   `json:"track_index,omitempty"`
+	// ChildIndex, on the steps of a fan-out's child runs, is the topic
+	// chunk or the subject (from 0).
+	ChildIndex    *int       `json:"child_index,omitempty"`
 	WorkflowRunID string     `json:"workflow_run_id,omitempty"`
 	Status        string     `json:"status"`
 	Attempts      int        `json:"attempts"`

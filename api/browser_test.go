@@ -166,7 +166,7 @@ func TestBrowserShowsTheFailingStep(t *testing.T) {
 		chromedp.Text("#error-message", &msg, chromedp.ByID),
 		chromedp.WaitVisible(`#steps li[data-step="detect_topics"][data-state="failed"]`, chromedp.ByQuery),
 		chromedp.AttributeValue(`#steps li[data-step="detect_topics"]`, "data-state", &state, &ok, chromedp.ByQuery))
-	require.Equal(t, "detect_topics", step)
+	require.Equal(t, "detect_chunk_topic", step, "the topic chunk's step failed; its parent detect_topics shows failed")
 	require.Contains(t, msg, "HTTP 400")
 	require.Equal(t, "failed", state)
 	var png []byte

@@ -474,7 +474,8 @@ func (s *Server) getSteps(w http.ResponseWriter, r *http.Request) error {
 }
 
 // sortSteps puts audit rows in the step table's order (a child step's rows
-// by track); steps the table does not know stay last, in time order.
+// by track, a fan-out child's by chunk or subject); steps the table does
+// not know stay last, in time order.
 func (s *Server) sortSteps(steps []parley.StepRecord) {
 	rank := func(r parley.StepRecord) int {
 		if i, ok := s.stepRank[r.Name]; ok {
@@ -482,14 +483,15 @@ func (s *Server) sortSteps(steps []parley.StepRecord) {
 		}
 		return len(s.stepRank)
 	}
-	track := func(r parley.StepRecord) int {
-		if r.TrackIndex == nil {
+	index := func(i *int) int {
+		if i == nil {
 			return -1
 		}
-		return *r.TrackIndex
+		return *i
 	}
 	slices.SortStableFunc(steps, func(a, b parley.StepRecord) int {
-		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(track(a), track(b)))
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(index(a.TrackIndex), index(b.TrackIndex)),
+			cmp.Compare(index(a.ChildIndex), index(b.ChildIndex)))
 	})
 }
 

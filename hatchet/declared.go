@@ -23,6 +23,9 @@ type DeclaredTask struct {
 	Pool string
 	// MaxConcurrent is its concurrency cap (Policy.MaxConcurrent), 0 for none.
 	MaxConcurrent int
+	// RateLimits maps the engine's rate limit keys to the units the task
+	// takes.
+	RateLimits map[string]int
 }
 
 // Declared returns the tasks w declares to the engine, in declaration
@@ -48,7 +51,14 @@ func (w *Workflow) Declared() ([]DeclaredTask, *DeclaredTask) {
 	}
 	tasks := make([]DeclaredTask, 0, len(req.GetTasks()))
 	for _, t := range req.GetTasks() {
-		tasks = append(tasks, conv(t))
+		d := conv(t)
+		for _, rl := range t.GetRateLimits() {
+			if d.RateLimits == nil {
+				d.RateLimits = map[string]int{}
+			}
+			d.RateLimits[rl.GetKey()] = int(rl.GetUnits())
+		}
+		tasks = append(tasks, d)
 	}
 	var onFailure *DeclaredTask
 	if t := req.GetOnFailureTask(); t != nil {

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hatchet-dev/hatchet/pkg/client/types"
 	"github.com/hatchet-dev/hatchet/pkg/worker"
 	sdk "github.com/hatchet-dev/hatchet/sdks/go"
+	"github.com/hatchet-dev/hatchet/sdks/go/features"
 
 	"github.com/parley-dev/parley"
 )
@@ -119,6 +121,59 @@ type Workflow struct {
 	obs  Observer
 	// pools maps task names to the worker pool they prefer (Policy.Pool).
 	pools map[string]string
+	// limits are the rate limits its tasks take units of (declared with
+	// UseRateLimit); a worker that registers the workflow upserts them.
+	limits []RateLimitUse
+}
+
+// RateLimit is a static Hatchet rate limit: at most Limit units per
+// second over every worker of the tenant. The engine counts in fixed
+// one-second windows, so any span of W seconds admits at most
+// Limit·(W+1) units.
+type RateLimit struct {
+	// Name is the rate limit's name without namespace ("llm"); the key the
+	// engine knows is the client's namespace and the name
+	// (Client.RateLimitKey), so that namespaces do not share one.
+	Name  string
+	Limit int
+}
+
+// RateLimitUse is a rate limit and the units each task of a workflow
+// takes from it.
+type RateLimitUse struct {
+	RateLimit
+	Units int
+}
+
+// UseRateLimit makes every task of w declared afterwards take units of rl
+// before it starts (queued while the limit is spent). Workers registering
+// w create or update rl in the engine before they take tasks.
+func (w *Workflow) UseRateLimit(rl RateLimit, units int) {
+	w.limits = append(w.limits, RateLimitUse{RateLimit: rl, Units: max(units, 1)})
+}
+
+// RateLimitKey is the engine's key of the rate limit name in this
+// client's namespace (name itself without one). The engine does not
+// namespace rate limits: without this, tests in different namespaces
+// would share, and overwrite, one limit.
+func (c *Client) RateLimitKey(name string) string {
+	if c.namespace == "" {
+		return name
+	}
+	return strings.ToLower(c.namespace) + "_" + name
+}
+
+// UpsertRateLimit creates or updates a static rate limit (per second) in
+// the engine.
+func (c *Client) UpsertRateLimit(rl RateLimit) error {
+	if rl.Limit <= 0 {
+		return parley.Errorf(parley.EINVALID, "rate limit %s: the limit must be positive, not %d", rl.Name, rl.Limit)
+	}
+	err := c.sdk.RateLimits().Upsert(features.CreateRatelimitOpts{Key: c.RateLimitKey(rl.Name), Limit: rl.Limit, Duration: types.Second})
+	if err != nil {
+		return parley.WrapError(parley.ETRANSIENT, err, "upsert rate limit %s", rl.Name)
+	}
+	return nil
 }
 
 // NewWorkflow declares a workflow. obs may be nil.
@@ -168,6 +223,14 @@ func ContextWithAttempt(ctx context.Context, a Attempt) context.Context {
 // (AttemptFromContext); it never sees a hatchet.Context.
 func Task[I, O any](w *Workflow, name string, p Policy, fn func(ctx context.Context, in I) (O, error), parents ...*TaskRef) *TaskRef {
 	opts := p.options()
+	if len(w.limits) > 0 {
+		rls := make([]*types.RateLimit, len(w.limits))
+		for i, l := range w.limits {
+			units := l.Units
+			rls[i] = &types.RateLimit{Key: w.c.RateLimitKey(l.Name), Units: &units}
+		}
+		opts = append(opts, sdk.WithRateLimits(rls...))
+	}
 	if len(parents) > 0 {
 		ps := make([]*sdk.Task, len(parents))
 		for i, pr := range parents {

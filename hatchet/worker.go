@@ -43,6 +43,8 @@ type Worker struct {
 	inflight sync.WaitGroup
 	running  atomic.Int64
 	ready    atomic.Bool
+	// limits are the rate limits the workflows' tasks use, by name.
+	limits map[string]RateLimit
 }
 
 // NewWorker registers workflows on one worker (one gRPC connection).
@@ -62,7 +64,12 @@ func (c *Client) NewWorker(cfg WorkerConfig, workflows ...*Workflow) (*Worker, e
 	if err != nil {
 		return nil, fmt.Errorf("create worker: %w", err)
 	}
-	wk := &Worker{c: c, cfg: cfg, w: w}
+	wk := &Worker{c: c, cfg: cfg, w: w, limits: map[string]RateLimit{}}
+	for _, wf := range workflows {
+		for _, l := range wf.limits {
+			wk.limits[l.Name] = l.RateLimit
+		}
+	}
 	// Count running tasks so that Run can drain them on shutdown: the SDK's
 	// StartBlocking returns at once and does not wait for them.
 	w.Use(func(hctx sdk.Context, next func(sdk.Context) error) error {
@@ -94,6 +101,13 @@ func (wk *Worker) Run(ctx context.Context) error {
 			}
 		}()
 		defer srv.Close()
+	}
+	// A task that uses a rate limit the engine does not know is never
+	// scheduled: create (or update) them before taking tasks.
+	for _, rl := range wk.limits {
+		if err := wk.c.UpsertRateLimit(rl); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
 	}
 	cleanup, err := wk.w.Start()
 	if err != nil {

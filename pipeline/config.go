@@ -20,14 +20,38 @@ const (
 	WorkflowPipelineAlias = "diarizationpipeline"
 	// WorkflowDailyPolling finds Daily recordings whose webhook was missed.
 	WorkflowDailyPolling = "DailyPolling"
+	// WorkflowTopicChunk is detect_topics' child: one run per topic chunk.
+	WorkflowTopicChunk = "TopicChunkProcessing"
+	// WorkflowSubject is process_subjects' child: one run per subject.
+	WorkflowSubject = "SubjectProcessing"
+)
+
+// The LLM fan-out's limits (Settings.LLMRate, Settings.LLMConcurrency).
+const (
+	// LLMRateLimit is the Hatchet rate limit the fan-out children share
+	// (in a namespace, the engine's key is prefixed with it).
+	LLMRateLimit = "llm"
+	// DefaultLLMRate is the rate limit's default, units per second.
+	DefaultLLMRate = 10
+	// DefaultLLMConcurrency is how many children of one step run at once
+	// by default.
+	DefaultLLMConcurrency = 4
+	// TopicChunkUnits is what a topic chunk takes of the rate limit: its
+	// one LLM call.
+	TopicChunkUnits = 1
+	// SubjectUnits is what a subject takes: its detailed and paragraph
+	// summary calls (a transcript longer than the context window takes
+	// more calls: one per part and the parts' combination).
+	SubjectUnits = 2
 )
 
 // DefaultPolicies is every task's timeout, retries and backoff, from
 // StepTable. Each can be overridden with
 // PARLEY_STEP_<NAME>_{TIMEOUT,RETRIES,BACKOFF,BACKOFF_MAX} (e.g.
 // PARLEY_STEP_TRANSCRIBE_TRACK_TIMEOUT=20m). A step that runs a child
-// workflow (process_tracks) has no entry: its timeout is derived from its
-// children's so that it never times out before they can (Policies.Of).
+// workflow (process_tracks, detect_topics, process_subjects) has no entry:
+// its policy is derived from its children's so that it never times out
+// before they can (Policies.Of); its PARLEY_STEP_* variables are refused.
 func DefaultPolicies() Policies {
 	p := Policies{}
 	for _, spec := range StepTable {
@@ -61,6 +85,11 @@ func LoadPolicies(environ []string) (Policies, error) {
 			}
 		}
 		pol, known := p[step]
+		if spec, ok := specOf(step); ok && !known && spec.Children != "" {
+			errs = append(errs, fmt.Sprintf("%s: unknown step or setting: the policy of %s is derived from its children's "+
+				"(set PARLEY_STEP_<STEP>_* of %s's steps: %s)", k, step, spec.Children, strings.ToUpper(strings.Join(stepsOf(spec.Children), ", "))))
+			continue
+		}
 		if field == "" || !known {
 			errs = append(errs, fmt.Sprintf("%s: unknown step or setting (steps: %s; settings: TIMEOUT, RETRIES, BACKOFF, BACKOFF_MAX)",
 				k, strings.Join(p.names(), ", ")))

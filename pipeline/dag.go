@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +22,8 @@ const (
 	// PhaseRun steps make the transcript; the run's progress counts them.
 	PhaseRun Phase = "run"
 	// PhaseChild steps run in a child workflow, once per child run (per
-	// track); they count as a share of their parent step until it ends.
+	// track, topic chunk or subject); they count as a share of their
+	// parent step until it ends.
 	PhaseChild Phase = "child"
 	// PhaseAfter steps run once the transcript is complete: a failure there
 	// leaves it complete (the error is recorded, the status stays ended).
@@ -54,7 +56,8 @@ type StepSpec struct {
 	// Ends marks the step after which the transcript is complete (status
 	// ended).
 	Ends bool
-	// Children is the child workflow the step runs (one run per track).
+	// Children is the child workflow the step runs (one run per track,
+	// topic chunk or subject).
 	Children string
 	// Artifacts are what a client can fetch once the step completed:
 	// "audio" (the MP3), "waveform".
@@ -99,8 +102,12 @@ var StepTable = []StepSpec{
 		Emits: []string{parley.EventWaveform}, Phase: PhaseRun, Artifacts: []string{"waveform"},
 		declare: task((*Steps).GenerateWaveform)},
 	{Name: "detect_topics", Label: "Detect topics", Detail: "Detecting topics", Workflow: WorkflowPipeline,
-		Parents: []string{"process_tracks"}, Policy: pol(15*time.Minute, 3, 3, 60*time.Second),
-		Emits: []string{parley.EventTopic}, Phase: PhaseRun, declare: task((*Steps).DetectTopics)},
+		Parents: []string{"process_tracks"}, Emits: []string{parley.EventTopic}, Phase: PhaseRun, Children: WorkflowTopicChunk,
+		declare: task((*Steps).DetectTopics)},
+	// One LLM call per chunk (a chunk of at most MaxChunkWords fits any
+	// model's context).
+	{Name: "detect_chunk_topic", Label: "Topic of a chunk", Detail: "Detecting topics", Workflow: WorkflowTopicChunk,
+		Policy: pol(5*time.Minute, 5, 3, 60*time.Second), Phase: PhaseChild, declare: topicTask((*Steps).DetectChunkTopic)},
 	{Name: "generate_title", Label: "Write title", Detail: "Writing the title", Workflow: WorkflowPipeline,
 		Parents: []string{"detect_topics"}, Policy: pol(5*time.Minute, 3, 3, 60*time.Second),
 		Emits: []string{parley.EventFinalTitle}, Phase: PhaseRun, declare: task((*Steps).GenerateTitle)},
@@ -108,8 +115,10 @@ var StepTable = []StepSpec{
 		Parents: []string{"detect_topics"}, Policy: pol(5*time.Minute, 3, 3, 60*time.Second), Phase: PhaseRun,
 		declare: task((*Steps).ExtractSubjects)},
 	{Name: "process_subjects", Label: "Summarize subjects", Detail: "Summarizing each subject", Workflow: WorkflowPipeline,
-		Parents: []string{"extract_subjects"}, Policy: pol(15*time.Minute, 3, 3, 60*time.Second), Phase: PhaseRun,
+		Parents: []string{"extract_subjects"}, Phase: PhaseRun, Children: WorkflowSubject,
 		declare: task((*Steps).ProcessSubjects)},
+	{Name: "generate_detailed_summary", Label: "Summary of a subject", Detail: "Summarizing subject", Workflow: WorkflowSubject,
+		Policy: pol(15*time.Minute, 5, 3, 60*time.Second), Phase: PhaseChild, declare: subjectTask((*Steps).GenerateDetailedSummary)},
 	{Name: "generate_recap", Label: "Write summary", Detail: "Writing the summary", Workflow: WorkflowPipeline,
 		Parents: []string{"process_subjects"}, Policy: pol(5*time.Minute, 3, 3, 60*time.Second),
 		Emits: []string{parley.EventFinalShortSummary, parley.EventFinalLongSummary}, Phase: PhaseRun,
@@ -156,15 +165,19 @@ func onPool(pool string, p hatchet.Policy) hatchet.Policy {
 
 // Workflows are the declared workflows, ready for a worker.
 type Workflows struct {
-	Pipeline *hatchet.Workflow
-	Track    *hatchet.Workflow
+	Pipeline   *hatchet.Workflow
+	Track      *hatchet.Workflow
+	TopicChunk *hatchet.Workflow
+	Subject    *hatchet.Workflow
 	// Alias is diarizationpipeline (WorkflowPipelineAlias).
 	Alias *hatchet.Workflow
 }
 
 // All returns the workflows of the step table (the alias is not one of
 // them: the worker registers it next to these).
-func (w Workflows) All() []*hatchet.Workflow { return []*hatchet.Workflow{w.Pipeline, w.Track} }
+func (w Workflows) All() []*hatchet.Workflow {
+	return []*hatchet.Workflow{w.Pipeline, w.Track, w.TopicChunk, w.Subject}
+}
 
 // declareFunc registers one step as a task of wf.
 type declareFunc func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef
@@ -182,6 +195,20 @@ func task[O any](fn func(*Steps, context.Context, Input) (O, error)) declareFunc
 	}
 }
 
+// topicTask declares TopicChunkProcessing's step, a method of Steps.
+func topicTask[O any](fn func(*Steps, context.Context, TopicChunkInput) (O, error)) declareFunc {
+	return func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef {
+		return hatchet.Task(wf, name, p, func(ctx context.Context, in TopicChunkInput) (O, error) { return fn(d.s, ctx, in) }, parents...)
+	}
+}
+
+// subjectTask declares SubjectProcessing's step, a method of Steps.
+func subjectTask[O any](fn func(*Steps, context.Context, SubjectInput) (O, error)) declareFunc {
+	return func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef {
+		return hatchet.Task(wf, name, p, func(ctx context.Context, in SubjectInput) (O, error) { return fn(d.s, ctx, in) }, parents...)
+	}
+}
+
 // trackTask declares a TrackProcessing step, a method of tracks.Steps.
 func trackTask[O any](fn func(*tracks.Steps, context.Context, tracks.Input) (O, error)) declareFunc {
 	return func(wf *hatchet.Workflow, d stepDeps, name string, p hatchet.Policy, parents []*hatchet.TaskRef) *hatchet.TaskRef {
@@ -189,13 +216,16 @@ func trackTask[O any](fn func(*tracks.Steps, context.Context, tracks.Input) (O, 
 	}
 }
 
-// Define declares DiarizationPipeline and its TrackProcessing child from
+// Define declares DiarizationPipeline and its child workflows
+// (TrackProcessing, TopicChunkProcessing, SubjectProcessing), all from the
 // StepTable. The DAG it declares:
 //
 //	get_recording -> get_participants -> process_tracks  [TrackProcessing x N: pad_track -> transcribe_track]
 //	                 get_participants -> mixdown_tracks -> generate_waveform
-//	process_tracks -> detect_topics -> generate_title
-//	                  detect_topics -> extract_subjects -> process_subjects -> generate_recap
+//	process_tracks -> detect_topics  [TopicChunkProcessing x chunks: detect_chunk_topic]
+//	                  detect_topics -> generate_title
+//	                  detect_topics -> extract_subjects -> process_subjects  [SubjectProcessing x subjects: generate_detailed_summary]
+//	                                   process_subjects -> generate_recap
 //	                                   extract_subjects -> identify_action_items
 //	finalize  <- process_tracks, generate_waveform, generate_title, generate_recap, identify_action_items
 //	finalize -> cleanup_consent -> post_zulip
@@ -209,15 +239,27 @@ func trackTask[O any](fn func(*tracks.Steps, context.Context, tracks.Input) (O, 
 //
 // At most maxRuns pipelines run at once (the rest queue, round robin), so
 // that parents waiting for their children never hold every worker slot.
+// The LLM children take units of the rate limit LLMRateLimit
+// (s.Settings.LLMRate per second, which the worker creates in the engine)
+// and at most s.Settings.LLMConcurrency of one transcript run at once.
 func Define(c *hatchet.Client, s *Steps, ts *tracks.Steps, p Policies, maxRuns int) Workflows {
 	obs := newObserver(s)
+	llmConc := cmp.Or(s.Settings.LLMConcurrency, DefaultLLMConcurrency)
+	rate := hatchet.RateLimit{Name: LLMRateLimit, Limit: cmp.Or(s.Settings.LLMRate, DefaultLLMRate)}
 	wfs := Workflows{
 		Pipeline: c.NewWorkflow(WorkflowPipeline,
 			"Multitrack recording -> speaker-attributed transcript, topics, title, summaries, action items.", obs,
 			hatchet.WithMaxRuns(maxRuns)...),
 		Track: c.NewWorkflow(WorkflowTrack, "One participant's track: put it on meeting time, then transcribe it.", obs),
+		TopicChunk: c.NewWorkflow(WorkflowTopicChunk, "One chunk of a transcript's words: its topic's title and summary.", obs,
+			hatchet.WithConcurrencyKey("input.transcript_id", llmConc)...),
+		Subject: c.NewWorkflow(WorkflowSubject, "One subject of a meeting: its detailed and its paragraph summary.", obs,
+			hatchet.WithConcurrencyKey("input.transcript_id", llmConc)...),
 	}
-	byName := map[string]*hatchet.Workflow{WorkflowPipeline: wfs.Pipeline, WorkflowTrack: wfs.Track}
+	wfs.TopicChunk.UseRateLimit(rate, TopicChunkUnits)
+	wfs.Subject.UseRateLimit(rate, SubjectUnits)
+	byName := map[string]*hatchet.Workflow{WorkflowPipeline: wfs.Pipeline, WorkflowTrack: wfs.Track,
+		WorkflowTopicChunk: wfs.TopicChunk, WorkflowSubject: wfs.Subject}
 	d := stepDeps{s: s, ts: ts}
 	refs := map[string]*hatchet.TaskRef{}
 	for _, spec := range StepTable {
@@ -234,6 +276,9 @@ func Define(c *hatchet.Client, s *Steps, ts *tracks.Steps, p Policies, maxRuns i
 	}
 	if s.Tracks == nil {
 		s.Tracks = trackRunner{wf: wfs.Track, last: lastStepOf(WorkflowTrack)}
+	}
+	if s.Fanout == nil {
+		s.Fanout = fanoutRunner{topics: wfs.TopicChunk, subjects: wfs.Subject}
 	}
 	wfs.Alias = c.NewAlias(WorkflowPipelineAlias, wfs.Pipeline, aliasTimeout)
 	return wfs
@@ -257,21 +302,62 @@ func (r trackRunner) RunTracks(ctx context.Context, inputs []tracks.Input) ([]tr
 	// worker, so it would not be re-assigned if that worker crashed; slot
 	// starvation is prevented by DiarizationPipeline's run concurrency
 	// limit instead (see Define).
-	outs := make([]tracks.Output, len(inputs))
+	return runChildren[tracks.Output](ctx, r.wf, r.last, inputs, func(in tracks.Input) (string, string, map[string]string) {
+		return fmt.Sprintf("track-%d", in.TrackIndex), fmt.Sprintf("track %d", in.TrackIndex), map[string]string{
+			"transcript_id": in.TranscriptID,
+			"track":         fmt.Sprintf("%d of %d", in.TrackIndex+1, in.NumTracks),
+		}
+	})
+}
+
+// fanoutRunner spawns the LLM fan-out's children: one TopicChunkProcessing
+// per chunk, one SubjectProcessing per subject, each keyed by its index and
+// content (childKey) so that a retried or replayed parent re-attaches to
+// them.
+type fanoutRunner struct {
+	topics, subjects *hatchet.Workflow
+}
+
+func (r fanoutRunner) RunTopicChunks(ctx context.Context, inputs []TopicChunkInput) ([]TopicChunkOutput, error) {
+	return runChildren[TopicChunkOutput](ctx, r.topics, lastStepOf(WorkflowTopicChunk), inputs,
+		func(in TopicChunkInput) (string, string, map[string]string) {
+			return in.key, "", map[string]string{
+				"transcript_id": in.TranscriptID,
+				"chunk":         fmt.Sprintf("%d of %d", in.ChunkIndex+1, in.NumChunks),
+				"words":         fmt.Sprintf("%d-%d", in.WordFrom, in.WordTo),
+			}
+		})
+}
+
+func (r fanoutRunner) RunSubjects(ctx context.Context, inputs []SubjectInput) ([]SubjectOutput, error) {
+	return runChildren[SubjectOutput](ctx, r.subjects, lastStepOf(WorkflowSubject), inputs,
+		func(in SubjectInput) (string, string, map[string]string) {
+			return in.key, "", map[string]string{
+				"transcript_id": in.TranscriptID,
+				"subject":       fmt.Sprintf("%d of %d", in.SubjectIndex+1, in.NumSubjects),
+			}
+		})
+}
+
+// runChildren runs one child of wf per input, all at once (the child
+// workflow's concurrency and rate limits queue them), and waits for every
+// one: a failed child does not stop the others. name gives a child's run
+// key, what its errors start with ("" when the child's own error names
+// it) and its run metadata. The outputs (of the
+// child's task last) are in the order of the inputs.
+func runChildren[O, I any](ctx context.Context, wf *hatchet.Workflow, last string, inputs []I,
+	name func(I) (key, label string, meta map[string]string)) ([]O, error) {
+	outs := make([]O, len(inputs))
 	errs := make([]error, len(inputs))
 	var wg sync.WaitGroup
 	for i, in := range inputs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			meta := map[string]string{
-				"transcript_id": in.TranscriptID,
-				"track":         fmt.Sprintf("%d of %d", in.TrackIndex+1, in.NumTracks),
-			}
-			outs[i], errs[i] = hatchet.RunChild[tracks.Output](ctx, r.wf, r.last,
-				fmt.Sprintf("track-%d", in.TrackIndex), in, meta)
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("track %d: %w", in.TrackIndex, errs[i])
+			key, label, meta := name(in)
+			outs[i], errs[i] = hatchet.RunChild[O](ctx, wf, last, key, in, meta)
+			if errs[i] != nil && label != "" {
+				errs[i] = fmt.Errorf("%s: %w", label, errs[i])
 			}
 		}()
 	}

@@ -187,8 +187,14 @@ type TrackRunner interface {
 
 // Settings are the pipeline's tunables.
 type Settings struct {
-	// LLMConcurrency bounds concurrent LLM calls inside one step. Default 4.
+	// LLMConcurrency bounds the LLM fan-out of one step: at most this many
+	// of a transcript's TopicChunkProcessing (or SubjectProcessing) child
+	// runs execute at once; the rest queue. Default DefaultLLMConcurrency.
 	LLMConcurrency int
+	// LLMRate is the Hatchet rate limit `llm`, in units per second over
+	// every worker: a topic chunk takes TopicChunkUnits, a subject
+	// SubjectUnits. Default DefaultLLMRate.
+	LLMRate int
 	// WorkDir holds temporary files. Default os.TempDir().
 	WorkDir string
 	// MixdownTimeout, when set (PARLEY_STEP_MIXDOWN_TRACKS_TIMEOUT), is
@@ -210,6 +216,7 @@ type Steps struct {
 	Mailer   Mailer // nil: email off
 	Notify   Notifications
 	Tracks   TrackRunner
+	Fanout   FanoutRunner
 	Settings Settings
 	Now      func() time.Time
 	Log      *slog.Logger

@@ -270,10 +270,11 @@ func (d *Dispatcher) settledState(ctx context.Context, t *parley.Transcript, run
 	}
 }
 
-// resume replays a failed run: failed track children first, then the
-// failed tasks of the parent (each with its descendants).
+// resume replays a failed run: failed child runs' tasks first (tracks,
+// topic chunks, subjects), then the failed tasks of the parent (each with
+// its descendants), which re-attach to their children.
 func (d *Dispatcher) resume(ctx context.Context, t *parley.Transcript, runID string, st hatchet.RunState) error {
-	children, err := d.DB.FailedTaskRuns(ctx, t.ID, runID, WorkflowTrackSteps)
+	children, err := d.DB.FailedTaskRuns(ctx, t.ID, runID, ChildSteps)
 	if err != nil {
 		return err
 	}
@@ -290,18 +291,27 @@ func (d *Dispatcher) resume(ctx context.Context, t *parley.Transcript, runID str
 		return err
 	}
 	if err := d.Runner.Replay(ctx, children...); err != nil {
-		return fmt.Errorf("resume track steps: %w", err)
+		return fmt.Errorf("resume child steps: %w", err)
 	}
 	if err := d.Runner.Replay(ctx, parents...); err != nil {
 		return fmt.Errorf("resume run: %w", err)
 	}
 	d.Log.InfoContext(ctx, "pipeline resumed", "transcript_id", t.ID, "workflow_run_id", runID,
-		"replayed_tracks", len(children), "replayed_steps", len(parents))
+		"replayed_children", len(children), "replayed_steps", len(parents))
 	return nil
 }
 
-// WorkflowTrackSteps are the TrackProcessing task names.
-var WorkflowTrackSteps = stepsOf(WorkflowTrack)
+// ChildSteps are the task names of every child workflow (TrackProcessing,
+// TopicChunkProcessing, SubjectProcessing).
+var ChildSteps = func() []string {
+	var names []string
+	for _, s := range StepTable {
+		if s.Phase == PhaseChild {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}()
 
 // RunActive reports whether a run of the transcript is in progress: one
 // is being started (status processing, no run yet), or the engine does not

@@ -7,7 +7,9 @@
 //
 // # Data flow
 //
-// Task outputs carry ids, counts and S3 keys only. Every step writes what
+// Task outputs carry ids, counts and S3 keys only (the LLM fan-out's
+// children return their short results, which their parent stores: see
+// fanout.go). Every step writes what
 // it makes to PostgreSQL (words per track, topics, subjects, summaries) or
 // to object storage (padded tracks, the MP3) and the next step reads it
 // back, so a retried or replayed step finds its own finished work: writes
@@ -31,9 +33,11 @@
 //	| mixdown_tracks | DURATION | {duration} |
 //	| generate_waveform | WAVEFORM | {waveform} |
 //	| detect_topics | TOPIC | {id, title, summary, timestamp, duration, transcript, words} |
+//	| detect_chunk_topic | (PIPELINE_PROGRESS only) | |
 //	| generate_title | FINAL_TITLE | {title} |
 //	| extract_subjects | (PIPELINE_PROGRESS only) | |
 //	| process_subjects | (PIPELINE_PROGRESS only) | |
+//	| generate_detailed_summary | (PIPELINE_PROGRESS only) | |
 //	| generate_recap | FINAL_SHORT_SUMMARY | {short_summary} |
 //	|  | FINAL_LONG_SUMMARY | {long_summary} |
 //	| identify_action_items | ACTION_ITEMS | {action_items} |
@@ -50,9 +54,10 @@
 //
 // A failed attempt that Hatchet will retry shows as in progress ("attempt
 // 2 of 4"); the transcript's status never flaps to error. When a run fails
-// for good, on_failure names the failing step (a track step inside
-// process_tracks when that is where it failed) in transcript.error, sets
+// for good, on_failure names the failing step (a child's step, such as a
+// track step inside process_tracks or detect_chunk_topic inside
+// detect_topics, when that is where it failed) in transcript.error, sets
 // the status to error and sends transcript.failed to the room's webhook.
 // Dispatcher.Process resumes such a run by replaying the failed task and
-// its descendants (failed track children first).
+// its descendants (failed children first: only they run again).
 package pipeline

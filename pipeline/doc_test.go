@@ -41,6 +41,7 @@ func TestDefineDeclaresTheStepTable(t *testing.T) {
 		workflow string
 		parents  []string
 		policy   hatchet.Policy
+		limits   map[string]int
 	}
 	declared := map[string]decl{}
 	var edges []string
@@ -52,7 +53,7 @@ func TestDefineDeclaresTheStepTable(t *testing.T) {
 		for _, task := range tasks {
 			require.NotContains(t, declared, task.Name, "task names are unique across the workflows")
 			declared[task.Name] = decl{wf.Name(), task.Parents, hatchet.Policy{Timeout: task.Timeout, Retries: task.Retries,
-				BackoffFactor: task.BackoffFactor, BackoffMax: task.BackoffMax, Pool: task.Pool, MaxConcurrent: task.MaxConcurrent}}
+				BackoffFactor: task.BackoffFactor, BackoffMax: task.BackoffMax, Pool: task.Pool, MaxConcurrent: task.MaxConcurrent}, task.RateLimits}
 			for _, p := range task.Parents {
 				edges = append(edges, p+" -> "+task.Name)
 			}
@@ -76,6 +77,19 @@ func TestDefineDeclaresTheStepTable(t *testing.T) {
 			BackoffMax: want.BackoffMax, Pool: want.Pool, MaxConcurrent: want.MaxConcurrent}, d.policy, "%s's policy", spec.Name)
 		require.NotEmpty(t, spec.Label, spec.Name)
 		require.NotEmpty(t, spec.Detail, spec.Name)
+	}
+
+	// The LLM fan-out's children, and only they, take units of the llm
+	// rate limit (in the offline client's namespace "offline").
+	for name, d := range declared {
+		switch name {
+		case "detect_chunk_topic":
+			require.Equal(t, map[string]int{"offline_" + pipeline.LLMRateLimit: pipeline.TopicChunkUnits}, d.limits, name)
+		case "generate_detailed_summary":
+			require.Equal(t, map[string]int{"offline_" + pipeline.LLMRateLimit: pipeline.SubjectUnits}, d.limits, name)
+		default:
+			require.Empty(t, d.limits, name)
+		}
 	}
 
 	// Every step the contract names (section 7) is there.

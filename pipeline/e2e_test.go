@@ -264,7 +264,7 @@ func TestPermanentFailureNamesTheStepAndResumes(t *testing.T) {
 	tr := s.WaitStatus(ctx, acc.TranscriptID, 3*time.Minute, parley.StatusEnded, parley.StatusError)
 	require.Equal(t, parley.StatusError, tr.Status)
 	require.NotNil(t, tr.Error)
-	require.Equal(t, "detect_topics", tr.Error.Step)
+	require.Equal(t, "detect_chunk_topic", tr.Error.Step, "the failing step is the topic chunk's, inside detect_topics")
 	require.Contains(t, tr.Error.Message, "HTTP 400")
 	llm, err := simc.Requests(ctx, sim.EndpointLLM)
 	require.NoError(t, err)
@@ -291,7 +291,7 @@ func TestPermanentFailureNamesTheStepAndResumes(t *testing.T) {
 	// The CLI reports the failure.
 	out, stderr, code := s.Run(ctx, "status", tr.ID)
 	require.Equal(t, 1, code, stderr)
-	require.Contains(t, out, "failed at detect_topics")
+	require.Contains(t, out, "failed at detect_chunk_topic")
 
 	// Fix the provider and resume: only the failed step and what follows
 	// run; no transcription is repeated.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -473,11 +474,49 @@ func (f *fakeTracks) RunTracks(_ context.Context, in []tracks.Input) ([]tracks.O
 	return nil, f.err
 }
 
+// localFanout runs the LLM fan-out's children in process, one after
+// another, with their step methods (what the Hatchet children run), and
+// records their inputs.
+type localFanout struct {
+	s        *Steps
+	mu       sync.Mutex
+	topics   []TopicChunkInput
+	subjects []SubjectInput
+}
+
+func (f *localFanout) RunTopicChunks(ctx context.Context, in []TopicChunkInput) ([]TopicChunkOutput, error) {
+	f.mu.Lock()
+	f.topics = append(f.topics, in...)
+	f.mu.Unlock()
+	return runLocal(ctx, in, f.s.DetectChunkTopic)
+}
+
+func (f *localFanout) RunSubjects(ctx context.Context, in []SubjectInput) ([]SubjectOutput, error) {
+	f.mu.Lock()
+	f.subjects = append(f.subjects, in...)
+	f.mu.Unlock()
+	return runLocal(ctx, in, f.s.GenerateDetailedSummary)
+}
+
+func runLocal[I, O any](ctx context.Context, inputs []I, fn func(context.Context, I) (O, error)) ([]O, error) {
+	outs := make([]O, len(inputs))
+	var errs []error
+	for i, in := range inputs {
+		var err error
+		if outs[i], err = fn(ctx, in); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return outs, errors.Join(errs...)
+}
+
 // newSteps returns Steps over fakes for one transcript.
 func newSteps(t *testing.T, db *memStore) *Steps {
 	t.Helper()
-	return &Steps{DB: db, Storage: newFakeStorage(), Media: &fakeMedia{}, LLM: &fakeLLM{}, Tracks: &fakeTracks{},
+	s := &Steps{DB: db, Storage: newFakeStorage(), Media: &fakeMedia{}, LLM: &fakeLLM{}, Tracks: &fakeTracks{},
 		Settings: Settings{WorkDir: t.TempDir()}, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	s.Fanout = &localFanout{s: s}
+	return s
 }
 
 // words makes n one-second words of speaker 0, "w0".."w<n-1>".

@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/store"
@@ -20,16 +17,15 @@ type DetectTopicsOutput struct {
 }
 
 // DetectTopics cuts the merged words into chunks sized by the meeting's
-// length (TopicChunking) and asks the LLM for each chunk's title and
-// summary (in parallel, bounded); timestamp and duration come from the
-// words, not the LLM. Topics are stored (stable ids) and announced in
-// order.
+// length (TopicChunking) and runs one TopicChunkProcessing child per chunk
+// for its title and summary (in parallel, bounded by the LLM rate limit
+// and concurrency cap); timestamp and duration come from the words, not
+// the LLM. Once every child succeeded, the topics are stored (stable ids)
+// and announced in order. A failed child fails the step with the others'
+// results kept by their child runs (and the LLM cache), so a replay
+// repeats only the failed chunks.
 func (s *Steps) DetectTopics(ctx context.Context, in Input) (DetectTopicsOutput, error) {
 	words, err := s.DB.ListWords(ctx, in.TranscriptID)
-	if err != nil {
-		return DetectTopicsOutput{}, err
-	}
-	ps, err := s.DB.ListParticipants(ctx, in.TranscriptID)
 	if err != nil {
 		return DetectTopicsOutput{}, err
 	}
@@ -37,38 +33,31 @@ func (s *Steps) DetectTopics(ctx context.Context, in Input) (DetectTopicsOutput,
 	if err != nil {
 		return DetectTopicsOutput{}, err
 	}
-	_, cs := TopicChunking(len(words), d)
-	chunks := make([][2]int, len(cs))
-	for i, c := range cs {
-		chunks[i] = [2]int{c.From, c.To}
-	}
+	_, chunks := TopicChunking(len(words), d)
+	runID := attemptRunID(ctx)
+	inputs := make([]TopicChunkInput, len(chunks))
 	topics := make([]store.StoredTopic, len(chunks))
-	// A failed call does not cancel the others: what succeeds is cached,
-	// so a retry of the step only repeats the calls that failed.
-	var g errgroup.Group
-	g.SetLimit(cmp.Or(s.Settings.LLMConcurrency, 4))
 	for i, c := range chunks {
-		g.Go(func() error {
-			ws := words[c[0]:c[1]]
-			title, summary, err := s.LLM.Topic(ctx, parley.TranscriptText(ws, ps), ps)
-			if err != nil {
-				return fmt.Errorf("topic %d of %d: %w", i+1, len(chunks), err)
-			}
-			topics[i] = store.StoredTopic{
-				Topic: parley.Topic{
-					Title:      title,
-					Summary:    summary,
-					Timestamp:  ws[0].Start,
-					Duration:   ws[len(ws)-1].End - ws[0].Start,
-					Transcript: plainText(ws),
-				},
-				WordFrom: c[0], WordTo: c[1],
-			}
-			return nil
-		})
+		ws := words[c.From:c.To]
+		text := plainText(ws)
+		inputs[i] = TopicChunkInput{TranscriptID: in.TranscriptID, ChunkIndex: i, NumChunks: len(chunks),
+			WordFrom: c.From, WordTo: c.To, PipelineRunID: runID, key: childKey("topic", i, text)}
+		topics[i] = store.StoredTopic{
+			Topic:    parley.Topic{Timestamp: ws[0].Start, Duration: ws[len(ws)-1].End - ws[0].Start, Transcript: text},
+			WordFrom: c.From, WordTo: c.To,
+		}
 	}
-	if err := g.Wait(); err != nil {
-		return DetectTopicsOutput{}, err
+	if len(inputs) > 0 {
+		outs, err := s.Fanout.RunTopicChunks(ctx, inputs)
+		if err != nil {
+			return DetectTopicsOutput{}, err
+		}
+		if len(outs) != len(inputs) {
+			return DetectTopicsOutput{}, parley.Errorf(parley.EINTERNAL, "detect topics: %d results for %d chunks", len(outs), len(inputs))
+		}
+		for i, o := range outs {
+			topics[i].Title, topics[i].Summary = o.Title, o.Summary
+		}
 	}
 	if err := s.DB.ReplaceTopics(ctx, in.TranscriptID, topics); err != nil {
 		return DetectTopicsOutput{}, err
@@ -196,9 +185,11 @@ type ProcessSubjectsOutput struct {
 	Summarized int `json:"summarized"`
 }
 
-// ProcessSubjects writes the detailed and the paragraph summary of every
-// subject, in parallel. A failure fails the step (and is retried); it never
-// silently empties the summary.
+// ProcessSubjects runs one SubjectProcessing child per subject (the
+// detailed and the paragraph summary, in parallel, bounded by the LLM rate
+// limit and concurrency cap) and stores their summaries. A failure fails
+// the step (and is retried or replayed child by child); it never silently
+// empties the summary.
 func (s *Steps) ProcessSubjects(ctx context.Context, in Input) (ProcessSubjectsOutput, error) {
 	subjects, err := s.DB.ListSubjects(ctx, in.TranscriptID)
 	if err != nil {
@@ -207,25 +198,27 @@ func (s *Steps) ProcessSubjects(ctx context.Context, in Input) (ProcessSubjectsO
 	if len(subjects) == 0 {
 		return ProcessSubjectsOutput{}, nil
 	}
-	text, ps, err := s.transcriptText(ctx, in.TranscriptID)
+	runID := attemptRunID(ctx)
+	inputs := make([]SubjectInput, len(subjects))
+	for i, sub := range subjects {
+		inputs[i] = SubjectInput{TranscriptID: in.TranscriptID, SubjectIndex: sub.Index, NumSubjects: len(subjects),
+			PipelineRunID: runID, key: childKey("subject", sub.Index, sub.Subject)}
+	}
+	outs, err := s.Fanout.RunSubjects(ctx, inputs)
 	if err != nil {
 		return ProcessSubjectsOutput{}, err
 	}
-	// A failed call does not cancel the others: what succeeds is cached,
-	// so a retry of the step only repeats the calls that failed.
-	var g errgroup.Group
-	g.SetLimit(cmp.Or(s.Settings.LLMConcurrency, 4))
-	for _, sub := range subjects {
-		g.Go(func() error {
-			detailed, paragraph, err := s.LLM.SubjectSummary(ctx, sub.Subject, text, ps)
-			if err != nil {
-				return fmt.Errorf("summarize subject %q: %w", sub.Subject, err)
-			}
-			return s.DB.SetSubjectSummaries(ctx, in.TranscriptID, sub.Index, detailed, paragraph)
-		})
+	if len(outs) != len(inputs) {
+		return ProcessSubjectsOutput{}, parley.Errorf(parley.EINTERNAL, "process subjects: %d results for %d subjects", len(outs), len(inputs))
 	}
-	if err := g.Wait(); err != nil {
-		return ProcessSubjectsOutput{}, err
+	for i, o := range outs {
+		if o.SubjectIndex != subjects[i].Index || o.Subject != subjects[i].Subject {
+			return ProcessSubjectsOutput{}, parley.Errorf(parley.EINTERNAL, "process subjects: subject %d is %q, its summary is of %q",
+				subjects[i].Index+1, subjects[i].Subject, o.Subject)
+		}
+		if err := s.DB.SetSubjectSummaries(ctx, in.TranscriptID, o.SubjectIndex, o.Detailed, o.Paragraph); err != nil {
+			return ProcessSubjectsOutput{}, err
+		}
 	}
 	return ProcessSubjectsOutput{Summarized: len(subjects)}, nil
 }

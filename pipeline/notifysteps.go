@@ -161,7 +161,7 @@ func (s *Steps) OnFailure(ctx context.Context, in Input, failures map[string]str
 		return err
 	}
 	idx, total := stepIndex(stepErr.Step)
-	percent, _ := s.percent(ctx, in.TranscriptID, a.WorkflowRunID)
+	percent, _ := s.percent(ctx, in.TranscriptID, a.WorkflowRunID, nil)
 	data := parley.PipelineProgressData{WorkflowRunID: a.WorkflowRunID, CurrentStep: stepErr.Step, StepIndex: idx,
 		TotalSteps: total, StepStatus: parley.StepFailed, Percent: percent,
 		Detail: fmt.Sprintf("Failed at %s: %s", stepErr.Step, stepErr.Message)}

@@ -50,15 +50,24 @@ func stepIndex(step string) (int, int) {
 	return 0, len(stepOrder)
 }
 
-// detailFor says what a step does, with the track for child steps
-// ("Transcribing track 2 of 3").
+// detailFor says what a step does, with the child run for child steps
+// ("Transcribing track 2 of 3", "Detecting topics: chunk 3 of 12",
+// "Summarizing subject 2 of 5").
 func detailFor(step string, input any) string {
 	spec, ok := specOf(step)
 	if !ok || spec.Detail == "" {
 		return step
 	}
-	if tr, isTrack := input.(tracks.Input); isTrack && spec.Phase == PhaseChild {
-		return fmt.Sprintf("%s track %d of %d", spec.Detail, tr.TrackIndex+1, tr.NumTracks)
+	if spec.Phase != PhaseChild {
+		return spec.Detail
+	}
+	switch in := input.(type) {
+	case tracks.Input:
+		return fmt.Sprintf("%s track %d of %d", spec.Detail, in.TrackIndex+1, in.NumTracks)
+	case TopicChunkInput:
+		return fmt.Sprintf("%s: chunk %d of %d", spec.Detail, in.ChunkIndex+1, in.NumChunks)
+	case SubjectInput:
+		return fmt.Sprintf("%s %d of %d", spec.Detail, in.SubjectIndex+1, in.NumSubjects)
 	}
 	return spec.Detail
 }
@@ -98,14 +107,34 @@ func attemptKey(a hatchet.Attempt) string { return fmt.Sprintf("%s/%d", a.TaskRu
 
 // pipelineRun is the DiarizationPipeline run an attempt belongs to.
 func pipelineRun(a hatchet.Attempt, input any) string {
-	if tr, ok := input.(tracks.Input); ok && tr.PipelineRunID != "" {
-		return tr.PipelineRunID
+	var parent string
+	switch in := input.(type) {
+	case tracks.Input:
+		parent = in.PipelineRunID
+	case TopicChunkInput:
+		parent = in.PipelineRunID
+	case SubjectInput:
+		parent = in.PipelineRunID
 	}
-	if a.ParentRunID != "" && a.Workflow == WorkflowTrack {
+	if parent != "" {
+		return parent
+	}
+	if _, isChild := childWorkflows[a.Workflow]; isChild && a.ParentRunID != "" {
 		return a.ParentRunID
 	}
 	return a.WorkflowRunID
 }
+
+// childWorkflows maps every child workflow to the step that runs it.
+var childWorkflows = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range StepTable {
+		if s.Children != "" {
+			m[s.Children] = s.Name
+		}
+	}
+	return m
+}()
 
 // attemptRunID is the run of the step running in ctx.
 func attemptRunID(ctx context.Context) string {
@@ -120,6 +149,20 @@ func trackIndex(input any) *int {
 	return nil
 }
 
+// childIndex is the topic chunk or subject of a fan-out child's input.
+func childIndex(input any) *int {
+	var i int
+	switch in := input.(type) {
+	case TopicChunkInput:
+		i = in.ChunkIndex
+	case SubjectInput:
+		i = in.SubjectIndex
+	default:
+		return nil
+	}
+	return &i
+}
+
 // Started records the attempt and announces the step in progress. A run
 // that failed and is being resumed (replayed) goes back to processing.
 func (o *observer) Started(ctx context.Context, a hatchet.Attempt, input any) error {
@@ -130,7 +173,8 @@ func (o *observer) Started(ctx context.Context, a hatchet.Attempt, input any) er
 	tid := sub.Subject()
 	runID := pipelineRun(a, input)
 	id, err := o.s.DB.StartStepAttempt(ctx, store.StepAttempt{TranscriptID: tid, WorkflowRunID: runID,
-		TaskRunID: a.TaskRunID, Name: a.Task, TrackIndex: trackIndex(input), Attempt: a.Number, StartedAt: a.StartedAt})
+		TaskRunID: a.TaskRunID, Name: a.Task, TrackIndex: trackIndex(input), ChildIndex: childIndex(input),
+		Attempt: a.Number, StartedAt: a.StartedAt})
 	if err != nil {
 		return err
 	}
@@ -220,7 +264,7 @@ func (s *Steps) resumeIfFailed(ctx context.Context, tid, step string) error {
 
 // progress computes the run's percentage and publishes PIPELINE_PROGRESS.
 func (s *Steps) progress(ctx context.Context, tid, runID, step string, input any, stepStatus, detail string, attempt int) error {
-	percent, err := s.percent(ctx, tid, runID)
+	percent, err := s.percent(ctx, tid, runID, input)
 	if err != nil {
 		return err
 	}
@@ -236,8 +280,10 @@ func (s *Steps) publishProgress(ctx context.Context, tid string, d parley.Pipeli
 
 // percent is the share of the run's steps that completed; the steps of a
 // child workflow count as fractions of their parent (one child run per
-// track) until it completes.
-func (s *Steps) percent(ctx context.Context, tid, runID string) (float64, error) {
+// track, topic chunk or subject) until it completes. input is the input of
+// the step being reported (nil if none): the number of topic chunks is
+// known from a chunk's input only.
+func (s *Steps) percent(ctx context.Context, tid, runID string, input any) (float64, error) {
 	done, err := s.DB.CompletedSteps(ctx, tid, runID)
 	if err != nil {
 		return 0, err
@@ -252,17 +298,31 @@ func (s *Steps) percent(ctx context.Context, tid, runID string) (float64, error)
 		if spec.Children == "" || done[spec.Name] > 0 {
 			continue
 		}
-		trs, err := s.DB.ListTracks(ctx, tid)
-		if err != nil {
-			return 0, err
+		var runs int
+		switch spec.Children {
+		case WorkflowTrack:
+			trs, err := s.DB.ListTracks(ctx, tid)
+			if err != nil {
+				return 0, err
+			}
+			runs = len(trs)
+		case WorkflowTopicChunk:
+			if in, ok := input.(TopicChunkInput); ok {
+				runs = in.NumChunks
+			}
+		case WorkflowSubject:
+			if in, ok := input.(SubjectInput); ok {
+				runs = in.NumSubjects
+			}
 		}
-		n += childShare(done, stepsOf(spec.Children), len(trs))
+		n += childShare(done, stepsOf(spec.Children), runs)
 	}
 	return percentOf(n, len(stepOrder)), nil
 }
 
 // childShare is the part of its parent that a child workflow's completed
-// steps make: done counts the child runs (tracks) that completed each step.
+// steps make: done counts the child runs (tracks, chunks, subjects) that
+// completed each step.
 func childShare(done map[string]int, steps []string, runs int) float64 {
 	if runs <= 0 || len(steps) == 0 {
 		return 0

@@ -63,6 +63,8 @@ func TestStepOrderAndIndex(t *testing.T) {
 		{"process_tracks", 3},
 		{"pad_track", 3}, // a child step carries its parent's number
 		{"transcribe_track", 3},
+		{"detect_chunk_topic", 6},
+		{"generate_detailed_summary", 9},
 		{"finalize", 12},
 		{"send_webhook", 15},
 		{"send_email", 16},
@@ -84,6 +86,8 @@ func TestDetailFor(t *testing.T) {
 		want  string
 	}{
 		{"detect_topics", Input{}, "Detecting topics"},
+		{"detect_chunk_topic", TopicChunkInput{ChunkIndex: 2, NumChunks: 12}, "Detecting topics: chunk 3 of 12"},
+		{"generate_detailed_summary", SubjectInput{SubjectIndex: 1, NumSubjects: 5}, "Summarizing subject 2 of 5"},
 		{"pad_track", in, "Preparing track 2 of 3"},
 		{"transcribe_track", in, "Transcribing track 2 of 3"},
 		{"transcribe_track", Input{}, "Transcribing"},
@@ -102,7 +106,11 @@ func TestAfterTranscriptAndParents(t *testing.T) {
 	}
 	require.Equal(t, "process_tracks", parentOf("pad_track"))
 	require.Equal(t, "detect_topics", parentOf("detect_topics"))
-	require.Equal(t, []string{"pad_track", "transcribe_track"}, WorkflowTrackSteps)
+	require.Equal(t, "detect_topics", parentOf("detect_chunk_topic"))
+	require.Equal(t, "process_subjects", parentOf("generate_detailed_summary"))
+	require.Equal(t, []string{"pad_track", "transcribe_track", "detect_chunk_topic", "generate_detailed_summary"}, ChildSteps)
+	require.Equal(t, "detect_chunk_topic", lastStepOf(WorkflowTopicChunk))
+	require.Equal(t, "generate_detailed_summary", lastStepOf(WorkflowSubject))
 	require.Equal(t, "transcribe_track", lastStepOf(WorkflowTrack))
 	require.Empty(t, lastStepOf("NoSuchWorkflow"))
 }
@@ -123,15 +131,19 @@ func TestLoadPolicies(t *testing.T) {
 			require.Equal(t, 30*time.Minute, p["transcribe_track"].Timeout)
 			require.Equal(t, def["transcribe_track"].Retries, p["transcribe_track"].Retries)
 		}},
-		{name: "OKRetriesAndBackoff", env: []string{"PARLEY_STEP_DETECT_TOPICS_RETRIES=0", "PARLEY_STEP_DETECT_TOPICS_BACKOFF=1.5",
-			"PARLEY_STEP_DETECT_TOPICS_BACKOFF_MAX=2m"}, check: func(t *testing.T, p Policies) {
-			require.Equal(t, hatchet.Policy{Timeout: def["detect_topics"].Timeout, Retries: 0, BackoffFactor: 1.5, BackoffMax: 2 * time.Minute}, p["detect_topics"])
+		{name: "OKRetriesAndBackoff", env: []string{"PARLEY_STEP_DETECT_CHUNK_TOPIC_RETRIES=0", "PARLEY_STEP_DETECT_CHUNK_TOPIC_BACKOFF=1.5",
+			"PARLEY_STEP_DETECT_CHUNK_TOPIC_BACKOFF_MAX=2m"}, check: func(t *testing.T, p Policies) {
+			require.Equal(t, hatchet.Policy{Timeout: def["detect_chunk_topic"].Timeout, Retries: 0, BackoffFactor: 1.5, BackoffMax: 2 * time.Minute},
+				p["detect_chunk_topic"])
 		}},
 		{name: "OKOnFailure", env: []string{"PARLEY_STEP_ON_FAILURE_RETRIES=1"}, check: func(t *testing.T, p Policies) {
 			require.Equal(t, 1, p[hatchet.OnFailureTask].Retries)
 		}},
 		{name: "ErrUnknownStep", env: []string{"PARLEY_STEP_DETECT_TOPIC_TIMEOUT=1m"},
-			errText: []string{"PARLEY_STEP_DETECT_TOPIC_TIMEOUT: unknown step or setting", "DETECT_TOPICS"}},
+			errText: []string{"PARLEY_STEP_DETECT_TOPIC_TIMEOUT: unknown step or setting", "DETECT_CHUNK_TOPIC"}},
+		{name: "ErrDerivedFanoutPolicy", env: []string{"PARLEY_STEP_DETECT_TOPICS_TIMEOUT=1h"},
+			errText: []string{"PARLEY_STEP_DETECT_TOPICS_TIMEOUT: unknown step or setting: the policy of detect_topics is derived",
+				"TopicChunkProcessing's steps: DETECT_CHUNK_TOPIC"}},
 		{name: "ErrDerivedPolicy", env: []string{"PARLEY_STEP_PROCESS_TRACKS_TIMEOUT=1h"},
 			errText: []string{"PARLEY_STEP_PROCESS_TRACKS_TIMEOUT: unknown step"}},
 		{name: "ErrUnknownSetting", env: []string{"PARLEY_STEP_FINALIZE_DEADLINE=1m"}, errText: []string{"PARLEY_STEP_FINALIZE_DEADLINE"}},
@@ -168,7 +180,9 @@ func TestPoliciesOfAParentCoverItsChildren(t *testing.T) {
 	p["transcribe_track"] = hatchet.Policy{Timeout: 2 * time.Hour, Retries: 1}
 	require.Equal(t, p["pad_track"].Total()+4*time.Hour+15*time.Minute, p.Of("process_tracks").Timeout,
 		"a longer child makes a longer parent")
-	require.Equal(t, p["detect_topics"], p.Of("detect_topics"))
+	require.Equal(t, p["detect_chunk_topic"].Total()+15*time.Minute, p.Of("detect_topics").Timeout, "the fan-out steps too")
+	require.Equal(t, p["generate_detailed_summary"].Total()+15*time.Minute, p.Of("process_subjects").Timeout)
+	require.Equal(t, p["generate_title"], p.Of("generate_title"))
 	require.Equal(t, hatchet.Policy{}, p.Of("no_such_step"))
 }
 

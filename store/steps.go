@@ -24,6 +24,9 @@ type StepAttempt struct {
 	TaskRunID     string
 	Name          string
 	TrackIndex    *int
+	// ChildIndex is the topic chunk or subject of a fan-out child's step
+	// (nil for other steps).
+	ChildIndex *int
 	// Attempt is 1-based.
 	Attempt   int
 	StartedAt time.Time
@@ -33,12 +36,12 @@ type StepAttempt struct {
 // Recording the same (task run, attempt) twice returns the first row.
 func (db *DB) StartStepAttempt(ctx context.Context, a StepAttempt) (int64, error) {
 	var id int64
-	err := db.q.QueryRow(ctx, `INSERT INTO steps (transcript_id, workflow_run_id, task_run_id, name, track_index, attempt, status, started_at)
-		VALUES ($1, $2, $3, $4, $5, $6, 'running', $7)
+	err := db.q.QueryRow(ctx, `INSERT INTO steps (transcript_id, workflow_run_id, task_run_id, name, track_index, child_index, attempt, status, started_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)
 		ON CONFLICT (transcript_id, task_run_id, attempt) WHERE task_run_id <> ''
 		DO UPDATE SET status = 'running', started_at = EXCLUDED.started_at, finished_at = NULL, error = ''
 		RETURNING id`,
-		a.TranscriptID, a.WorkflowRunID, a.TaskRunID, a.Name, a.TrackIndex, a.Attempt, a.StartedAt).Scan(&id)
+		a.TranscriptID, a.WorkflowRunID, a.TaskRunID, a.Name, a.TrackIndex, a.ChildIndex, a.Attempt, a.StartedAt).Scan(&id)
 	return id, wrapDBError("start step attempt", err)
 }
 
@@ -61,15 +64,16 @@ func (db *DB) FinishStepAttempt(ctx context.Context, id int64, status string, fi
 // (TrackState.Source).
 func (db *DB) ListSteps(ctx context.Context, transcriptID string) ([]parley.StepRecord, error) {
 	rows, err := db.q.Query(ctx, `WITH a AS (
-			SELECT *, row_number() OVER (PARTITION BY name, track_index ORDER BY id DESC) AS rn,
-			       count(*) OVER (PARTITION BY name, track_index) AS attempts,
-			       min(started_at) OVER (PARTITION BY name, track_index) AS first_start
+			SELECT *, row_number() OVER (PARTITION BY name, track_index, child_index ORDER BY id DESC) AS rn,
+			       count(*) OVER (PARTITION BY name, track_index, child_index) AS attempts,
+			       min(started_at) OVER (PARTITION BY name, track_index, child_index) AS first_start
 			FROM steps WHERE transcript_id = $1)
-		SELECT a.name, a.track_index, a.workflow_run_id, a.status, a.attempts, a.first_start, a.finished_at, a.error, a.note,
+		SELECT a.name, a.track_index, a.child_index, a.workflow_run_id, a.status, a.attempts, a.first_start, a.finished_at, a.error, a.note,
 		       (SELECT coalesce(jsonb_agg(s.usage), '[]') FROM steps s
-		        WHERE s.transcript_id = $1 AND s.name = a.name AND s.track_index IS NOT DISTINCT FROM a.track_index),
+		        WHERE s.transcript_id = $1 AND s.name = a.name AND s.track_index IS NOT DISTINCT FROM a.track_index
+		          AND s.child_index IS NOT DISTINCT FROM a.child_index),
 		       coalesce((SELECT t.source FROM tracks t WHERE t.transcript_id = $1 AND t.idx = a.track_index), '')
-		FROM a WHERE rn = 1 ORDER BY first_start, name, track_index`, transcriptID)
+		FROM a WHERE rn = 1 ORDER BY first_start, name, track_index, child_index`, transcriptID)
 	if err != nil {
 		return nil, wrapDBError("list steps", err)
 	}
@@ -78,7 +82,7 @@ func (db *DB) ListSteps(ctx context.Context, transcriptID string) ([]parley.Step
 	for rows.Next() {
 		var r parley.StepRecord
 		var usages []byte
-		if err := rows.Scan(&r.Name, &r.TrackIndex, &r.WorkflowRunID, &r.Status, &r.Attempts, &r.StartedAt,
+		if err := rows.Scan(&r.Name, &r.TrackIndex, &r.ChildIndex, &r.WorkflowRunID, &r.Status, &r.Attempts, &r.StartedAt,
 			&r.FinishedAt, &r.Error, &r.Note, &usages, &r.Source); err != nil {
 			return nil, wrapDBError("list steps", err)
 		}
@@ -98,9 +102,10 @@ func (db *DB) ListSteps(ctx context.Context, transcriptID string) ([]parley.Step
 }
 
 // CompletedSteps returns the names of steps whose latest attempt completed
-// in the given run (track steps counted once per track).
+// in the given run (track steps counted once per track, fan-out children's
+// once per child).
 func (db *DB) CompletedSteps(ctx context.Context, transcriptID, workflowRunID string) (map[string]int, error) {
-	rows, err := db.q.Query(ctx, `SELECT name, count(DISTINCT coalesce(track_index, -1)) FROM steps
+	rows, err := db.q.Query(ctx, `SELECT name, count(DISTINCT (coalesce(track_index, -1), coalesce(child_index, -1))) FROM steps
 		WHERE transcript_id = $1 AND workflow_run_id = $2 AND status = 'completed' GROUP BY name`,
 		transcriptID, workflowRunID)
 	if err != nil {
@@ -122,7 +127,7 @@ func (db *DB) CompletedSteps(ctx context.Context, transcriptID, workflowRunID st
 // FailedAttempts returns the attempts of a run that failed for good (not
 // those that were retried), in the order they started.
 func (db *DB) FailedAttempts(ctx context.Context, transcriptID, workflowRunID string) ([]parley.StepRecord, error) {
-	rows, err := db.q.Query(ctx, `SELECT name, track_index, workflow_run_id, status, attempt, started_at, finished_at, error
+	rows, err := db.q.Query(ctx, `SELECT name, track_index, child_index, workflow_run_id, status, attempt, started_at, finished_at, error
 		FROM steps WHERE transcript_id = $1 AND workflow_run_id = $2 AND status = 'failed' ORDER BY id`,
 		transcriptID, workflowRunID)
 	if err != nil {
@@ -132,7 +137,7 @@ func (db *DB) FailedAttempts(ctx context.Context, transcriptID, workflowRunID st
 	var out []parley.StepRecord
 	for rows.Next() {
 		var r parley.StepRecord
-		if err := rows.Scan(&r.Name, &r.TrackIndex, &r.WorkflowRunID, &r.Status, &r.Attempts,
+		if err := rows.Scan(&r.Name, &r.TrackIndex, &r.ChildIndex, &r.WorkflowRunID, &r.Status, &r.Attempts,
 			&r.StartedAt, &r.FinishedAt, &r.Error); err != nil {
 			return nil, wrapDBError("failed attempts", err)
 		}
@@ -144,9 +149,9 @@ func (db *DB) FailedAttempts(ctx context.Context, transcriptID, workflowRunID st
 // FailedTaskRuns returns the task run ids of the named steps whose latest
 // attempt in a run failed for good.
 func (db *DB) FailedTaskRuns(ctx context.Context, transcriptID, workflowRunID string, names []string) ([]string, error) {
-	rows, err := db.q.Query(ctx, `SELECT DISTINCT ON (name, track_index) task_run_id, status FROM steps
+	rows, err := db.q.Query(ctx, `SELECT DISTINCT ON (name, track_index, child_index) task_run_id, status FROM steps
 		WHERE transcript_id = $1 AND workflow_run_id = $2 AND name = ANY($3) AND task_run_id <> ''
-		ORDER BY name, track_index, id DESC`, transcriptID, workflowRunID, names)
+		ORDER BY name, track_index, child_index, id DESC`, transcriptID, workflowRunID, names)
 	if err != nil {
 		return nil, wrapDBError("failed task runs", err)
 	}

@@ -210,3 +210,30 @@ test("a step added to the table shows up without a change here", () => {
   p.apply({ current_step: "send_email", step_status: "in_progress" });
   assert.equal(progressDetail({ ...snapshot(p), pipeline: more, status: "ended" }), "Completed. Send email…");
 });
+
+test("fan-out children (topic chunks, subjects) update their parent, and their failure marks it failed", () => {
+  assert.equal(pipe.parentOf("detect_chunk_topic"), "detect_topics");
+  assert.equal(pipe.parentOf("generate_detailed_summary"), "process_subjects");
+  assert.equal(pipe.parentOf("transcribe_track"), "process_tracks");
+  assert.equal(pipe.parentOf("finalize"), "finalize");
+  assert.ok(!pipe.isTrackStep("detect_chunk_topic"), "a topic chunk is not a track");
+  const p = new Progress(pipe);
+  p.apply({ current_step: "detect_topics", step_status: "in_progress" });
+  p.apply({ current_step: "detect_chunk_topic", step_status: "in_progress", detail: "Detecting topics: chunk 3 of 12" });
+  assert.deepEqual(p.steps.get("detect_topics"), { state: "in_progress", attempt: 1, retrying: false, detail: undefined });
+  assert.equal(p.detail, "Detecting topics: chunk 3 of 12");
+  assert.equal(p.steps.get("detect_chunk_topic"), undefined, "child steps are not listed");
+  p.apply({ current_step: "generate_detailed_summary", step_status: "in_progress", detail: "Summarizing subject 2 of 5" });
+  assert.deepEqual(p.steps.get("process_subjects"), { state: "in_progress", attempt: 1 });
+  p.apply({ current_step: "detect_chunk_topic", step_status: "failed", detail: "Failed at detect_chunk_topic: HTTP 400" });
+  assert.equal(p.steps.get("detect_topics").state, "failed");
+  assert.deepEqual(p.failure, { step: "detect_chunk_topic", message: "HTTP 400" });
+  // The document's error names the child step: its parent shows failed.
+  const failed = snapshot(p, { status: "error", error: { step: "detect_chunk_topic", message: "HTTP 400" } });
+  assert.equal(stepState(failed, "detect_topics").state, "failed");
+  assert.equal(stepState(failed, "process_tracks").state, "pending");
+  // Audit rows of chunks are no tracks.
+  const audit = [{ name: "detect_chunk_topic", child_index: 4, status: "completed", attempts: 1 },
+    { name: "pad_track", track_index: 0, status: "completed", attempts: 1 }];
+  assert.deepEqual(trackStates(snapshot(p, { audit })).map((t) => t.index), [0]);
+});

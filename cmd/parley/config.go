@@ -87,6 +87,17 @@ type Config struct {
 	// all workers; more queue. Keep it at most half the total worker
 	// slots. Default 10.
 	MaxRuns int
+	// LLMRate (PARLEY_LLM_RATE) is the Hatchet rate limit `llm` shared by
+	// every worker: units per second that the LLM fan-out's children take
+	// before they start (a topic chunk 1, its one call; a subject 2, its
+	// detailed and paragraph summary). The engine counts in one-second
+	// windows. `parley worker` sets it in the engine at start (the last
+	// worker started wins). Default pipeline.DefaultLLMRate (10).
+	LLMRate int
+	// LLMConcurrency (PARLEY_LLM_CONCURRENCY) is how many of one
+	// transcript's TopicChunkProcessing (or SubjectProcessing) children run
+	// at once; the rest queue. Default pipeline.DefaultLLMConcurrency (4).
+	LLMConcurrency int
 	// DrainTimeout (PARLEY_DRAIN_TIMEOUT) bounds how long a stopping
 	// worker waits for running tasks. Default 60s.
 	DrainTimeout time.Duration
@@ -252,6 +263,16 @@ func loadConfig(env *Env) (Config, error) {
 		bad("PARLEY_MAX_RUNS", "must be a positive number")
 	} else {
 		c.MaxRuns = n
+	}
+	if n, err := strconv.Atoi(get("PARLEY_LLM_RATE", strconv.Itoa(pipeline.DefaultLLMRate))); err != nil || n < 1 {
+		bad("PARLEY_LLM_RATE", "must be a positive number (LLM fan-out units per second)")
+	} else {
+		c.LLMRate = n
+	}
+	if n, err := strconv.Atoi(get("PARLEY_LLM_CONCURRENCY", strconv.Itoa(pipeline.DefaultLLMConcurrency))); err != nil || n < 1 {
+		bad("PARLEY_LLM_CONCURRENCY", "must be a positive number")
+	} else {
+		c.LLMConcurrency = n
 	}
 	intVar := func(name string, def, minimum int64) int64 {
 		v := get(name, "")

@@ -52,6 +52,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, pipeline.DefaultPolicies(), c.Policies)
 	require.Equal(t, "gpt-4o-mini", c.Providers.LLMModel)
 	require.Equal(t, 1024, c.MaxConnections)
+	require.Equal(t, [2]int{pipeline.DefaultLLMRate, pipeline.DefaultLLMConcurrency}, [2]int{c.LLMRate, c.LLMConcurrency})
 }
 
 func TestLoadConfigReadsEveryVariable(t *testing.T) {
@@ -64,8 +65,8 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"DAILY_API_KEY": "k", "DAILY_API_URL": "http://sim:9999/v1/", "DAILY_WEBHOOK_SECRET": "c2VjcmV0",
 		"PARLEY_DAILY_POLL_CRON": "*/5 * * * *", "ZULIP_REALM": "chat.example", "ZULIP_BOT_EMAIL": "b@example.com", "ZULIP_API_KEY": "z",
 		"PARLEY_STEP_FINALIZE_RETRIES": "7", "LLM_MODEL": "qwen", "PARLEY_TRASH_RETENTION": "12h",
-		"PARLEY_PROCESS_PREFIXES": "recordings/, uploads/",
-		"SMTP_HOST":               "smtp.example.com", "SMTP_PORT": "2525", "SMTP_USERNAME": "u", "SMTP_PASSWORD": " pw ",
+		"PARLEY_PROCESS_PREFIXES": "recordings/, uploads/", "PARLEY_LLM_RATE": "3", "PARLEY_LLM_CONCURRENCY": "12",
+		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "2525", "SMTP_USERNAME": "u", "SMTP_PASSWORD": " pw ",
 		"SMTP_FROM": "parley@example.com", "SMTP_TIMEOUT": "5s",
 	}))
 	require.NoError(t, err)
@@ -84,6 +85,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	require.Equal(t, "qwen", c.Providers.LLMModel)
 	require.Equal(t, 12*time.Hour, c.TrashRetention)
 	require.Equal(t, []string{"recordings/", "uploads/"}, c.ProcessPrefixes)
+	require.Equal(t, [2]int{3, 12}, [2]int{c.LLMRate, c.LLMConcurrency})
 	require.Equal(t, notify.EmailConfig{Host: "smtp.example.com", Port: 2525, Username: "u", Password: " pw ",
 		From: "parley@example.com", Timeout: 5 * time.Second, Egress: c.EgressAllow}, c.Email, "the password is taken as it is")
 }
@@ -101,6 +103,8 @@ func TestLoadConfigNamesWhatIsWrong(t *testing.T) {
 		{"S3_ENDPOINT", "http://127.0.0.1:9000", "without a scheme"},
 		{"PARLEY_WORKER_SLOTS", "0", "must be a positive number"},
 		{"PARLEY_MAX_RUNS", "many", "must be a positive number"},
+		{"PARLEY_LLM_RATE", "0", "must be a positive number"},
+		{"PARLEY_LLM_CONCURRENCY", "lots", "must be a positive number"},
 		{"PARLEY_MAX_UPLOAD_BYTES", "-1", "must be a whole number"},
 		{"PARLEY_UPLOAD_TIMEOUT", "forever", "positive duration"},
 		{"PARLEY_DRAIN_TIMEOUT", "soon", "must be a duration"},

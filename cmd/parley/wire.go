@@ -84,7 +84,7 @@ func (a *app) steps() (*pipeline.Steps, *tracks.Steps, error) {
 		// Room webhooks and Zulip reach only what the egress policy allows.
 		Webhooks: &notify.WebhookSender{HTTPClient: a.cfg.EgressAllow.Client(false)},
 		Notify:   notifications{uiBaseURL: a.cfg.UIBaseURL},
-		Settings: pipeline.Settings{WorkDir: work, MixdownTimeout: a.cfg.MixdownTimeout},
+		Settings: pipeline.Settings{WorkDir: work, MixdownTimeout: a.cfg.MixdownTimeout, LLMRate: a.cfg.LLMRate, LLMConcurrency: a.cfg.LLMConcurrency},
 		Now:      time.Now, Log: a.log,
 	}
 	mailer, err := notify.NewMailer(a.cfg.Email)

@@ -164,7 +164,8 @@ func New(t testing.TB, opts Options) *Stack {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := s.Hatchet().DeleteWorkflows(ctx, pipeline.WorkflowPipeline, pipeline.WorkflowTrack, pipeline.WorkflowDailyPolling,
+		if err := s.Hatchet().DeleteWorkflows(ctx, pipeline.WorkflowPipeline, pipeline.WorkflowTrack,
+			pipeline.WorkflowTopicChunk, pipeline.WorkflowSubject, pipeline.WorkflowDailyPolling,
 			pipeline.WorkflowTrashPurge, pipeline.WorkflowPipelineAlias, hatchet.ReadinessWorkflow, pipeline.WorkflowEmail); err != nil {
 			t.Logf("could not delete the test's workflows: %v", err)
 		}

@@ -119,7 +119,8 @@ func Name(tb testing.TB, prefix string) string {
 }
 
 // DropHatchetQueues removes the engine's task queues of a test namespace
-// (HATCHET_DATABASE_URL). The engine keeps a queue per task and namespace
+// (HATCHET_DATABASE_URL), and its rate limits (Parley prefixes their keys
+// with the namespace). The engine keeps a queue per task and namespace
 // and scans every queue that was active in the last day, so each test
 // namespace left behind makes the shared engine's scheduling slower; the
 // engine has no API to remove them. Call it after the namespace's workers
@@ -141,5 +142,8 @@ func DropHatchetQueues(tb testing.TB, namespace string) {
 	prefix := strings.ToLower(namespace) + "_"
 	if _, err := conn.Exec(ctx, `DELETE FROM v1_queue WHERE starts_with(name, $1)`, prefix); err != nil {
 		tb.Errorf("drop the namespace's Hatchet queues: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM "RateLimit" WHERE starts_with("key", $1)`, prefix); err != nil {
+		tb.Errorf("drop the namespace's Hatchet rate limits: %v", err)
 	}
 }

@@ -52,8 +52,8 @@ export function auditTable(rows, status, pipeline) {
           <tbody>${rows.map((r) => {
             const u = r.usage || {};
             return html`
-            <tr data-step="${r.name}" data-status="${r.status}" ${r.error ? raw('class="has-error"') : ""} ${r.track_index !== undefined && r.track_index !== null ? html`data-track="${r.track_index}"` : ""}>
-              <th scope="row"><span class="audit-step" title="${r.name}">${pipeline.label(r.name)}${r.track_index !== undefined && r.track_index !== null ? html` <span class="muted">${r.track_index + 1}</span>` : ""}</span></th>
+            <tr data-step="${r.name}" data-status="${r.status}" ${r.error ? raw('class="has-error"') : ""} ${r.track_index !== undefined && r.track_index !== null ? html`data-track="${r.track_index}"` : ""} ${r.child_index !== undefined && r.child_index !== null ? html`data-child="${r.child_index}"` : ""}>
+              <th scope="row"><span class="audit-step" title="${r.name}">${pipeline.label(r.name)}${r.track_index !== undefined && r.track_index !== null ? html` <span class="muted">${r.track_index + 1}</span>` : ""}${r.child_index !== undefined && r.child_index !== null ? html` <span class="muted">${r.child_index + 1}</span>` : ""}</span></th>
               <td><span class="badge small" data-status="${r.status}">${r.status}</span></td>
               <td class="num">${r.attempts > 1 ? html`<strong>${r.attempts}</strong>` : r.attempts}</td>
               <td class="num">${r.finished_at || r.duration_ms ? millis(r.duration_ms) : html`<span class="muted">…</span>`}</td>

@@ -105,6 +105,13 @@ export class Progress {
       const pt = this.steps.get(parent);
       if (state === "failed") this.steps.set(parent, { state: "failed", attempt: pt ? pt.attempt : 1 });
       else if (!pt || pt.state === "pending") this.steps.set(parent, { state: "in_progress", attempt: 1 });
+    } else if (pipe.parentOf(d.current_step) !== d.current_step) {
+      // A fan-out child (a topic chunk, a subject): its parent is working,
+      // or failed with it; the detail says which child ("chunk 3 of 12").
+      const parent = pipe.parentOf(d.current_step);
+      const pt = this.steps.get(parent);
+      if (state === "failed") this.steps.set(parent, { state: "failed", attempt: pt ? pt.attempt : 1 });
+      else if (!pt || pt.state === "pending") this.steps.set(parent, { state: "in_progress", attempt: 1 });
     } else if (d.current_step) {
       this.steps.set(d.current_step, { state, attempt: d.attempt || 1, retrying, detail: d.detail });
     }
@@ -147,7 +154,7 @@ export function stepState(s, name) {
   const pipe = s.pipeline;
   if (st.state !== "completed" && st.state !== "failed" && s.status === "ended" && pipe.index(name) <= pipe.endsAt) st.state = "completed";
   const err = s.error;
-  if (err && (err.step === name || (name === pipe.trackParent && pipe.isTrackStep(err.step)))) st.state = "failed";
+  if (err && (err.step === name || pipe.parentOf(err.step) === name)) st.state = "failed";
   st.row = row;
   return st;
 }
@@ -157,7 +164,7 @@ export function trackStates(s) {
   const pipe = s.pipeline;
   const indexes = new Set(s.tracks.keys());
   for (const p of s.participants || []) indexes.add(p.speaker);
-  for (const r of s.audit) if (r.track_index !== undefined && r.track_index !== null) indexes.add(r.track_index);
+  for (const r of s.audit) if (r.track_index !== undefined && r.track_index !== null && pipe.isTrackStep(r.name)) indexes.add(r.track_index);
   const pt = s.steps.get(pipe.trackParent);
   const allDone = (pt && pt.state === "completed") || s.status === "ended";
   return [...indexes].filter((i) => Number.isInteger(i) && i >= 0).sort((a, b) => a - b).map((i) => {

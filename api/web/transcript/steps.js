@@ -35,6 +35,11 @@ export class Pipeline {
     const parent = this.list.find((s) => s.children);
     this.trackParent = parent ? parent.name : "";
     this.trackSteps = parent ? steps.filter((s) => s.workflow === parent.children && s.phase === "child") : [];
+    /** parents maps every child step (of any child workflow: tracks, topic chunks, subjects) to the step that runs it. */
+    this.parents = new Map();
+    for (const p of this.list.filter((s) => s.children)) {
+      for (const c of steps.filter((s) => s.workflow === p.children && s.phase === "child")) this.parents.set(c.name, p.name);
+    }
     const ends = this.list.findIndex((s) => s.ends);
     /** endsAt is the list index of the step that completes the transcript. */
     this.endsAt = ends >= 0 ? ends : this.list.length - 1;
@@ -45,6 +50,9 @@ export class Pipeline {
     const s = this.byName.get(name);
     return (s && s.label) || name;
   }
+
+  /** parentOf is the listed step a child step belongs to (the step itself when it is not a child step). */
+  parentOf(name) { return this.parents.get(name) || name; }
 
   /** isTrackStep says whether a step runs once per track. */
   isTrackStep(name) { return this.trackSteps.some((s) => s.name === name); }
