@@ -43,8 +43,6 @@ type Worker struct {
 	inflight sync.WaitGroup
 	running  atomic.Int64
 	ready    atomic.Bool
-	// limits are the rate limits the workflows' tasks use, by name.
-	limits map[string]RateLimit
 }
 
 // NewWorker registers workflows on one worker (one gRPC connection).
@@ -52,6 +50,21 @@ func (c *Client) NewWorker(cfg WorkerConfig, workflows ...*Workflow) (*Worker, e
 	cfg.Name = cmp.Or(cfg.Name, "parley-worker")
 	cfg.Slots = cmp.Or(cfg.Slots, 20)
 	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, 60*time.Second)
+	// The engine refuses to register a workflow whose tasks use a rate
+	// limit it does not know (and a task of an unknown limit would never
+	// be scheduled): create or update them first. The SDK registers the
+	// workflows when the worker is created.
+	limits := map[string]RateLimit{}
+	for _, wf := range workflows {
+		for _, l := range wf.limits {
+			limits[l.Name] = l.RateLimit
+		}
+	}
+	for _, rl := range limits {
+		if err := c.UpsertRateLimit(rl); err != nil {
+			return nil, fmt.Errorf("create worker: %w", err)
+		}
+	}
 	wfs := make([]sdk.WorkflowBase, len(workflows))
 	for i, wf := range workflows {
 		wfs[i] = wf.base()
@@ -64,12 +77,7 @@ func (c *Client) NewWorker(cfg WorkerConfig, workflows ...*Workflow) (*Worker, e
 	if err != nil {
 		return nil, fmt.Errorf("create worker: %w", err)
 	}
-	wk := &Worker{c: c, cfg: cfg, w: w, limits: map[string]RateLimit{}}
-	for _, wf := range workflows {
-		for _, l := range wf.limits {
-			wk.limits[l.Name] = l.RateLimit
-		}
-	}
+	wk := &Worker{c: c, cfg: cfg, w: w}
 	// Count running tasks so that Run can drain them on shutdown: the SDK's
 	// StartBlocking returns at once and does not wait for them.
 	w.Use(func(hctx sdk.Context, next func(sdk.Context) error) error {
@@ -101,13 +109,6 @@ func (wk *Worker) Run(ctx context.Context) error {
 			}
 		}()
 		defer srv.Close()
-	}
-	// A task that uses a rate limit the engine does not know is never
-	// scheduled: create (or update) them before taking tasks.
-	for _, rl := range wk.limits {
-		if err := wk.c.UpsertRateLimit(rl); err != nil {
-			return fmt.Errorf("start worker: %w", err)
-		}
 	}
 	cleanup, err := wk.w.Start()
 	if err != nil {

@@ -143,6 +143,11 @@ func DropHatchetQueues(tb testing.TB, namespace string) {
 	if _, err := conn.Exec(ctx, `DELETE FROM v1_queue WHERE starts_with(name, $1)`, prefix); err != nil {
 		tb.Errorf("drop the namespace's Hatchet queues: %v", err)
 	}
+	// The deleted workflows' steps still point at their rate limits (the
+	// API deletes a workflow by marking it).
+	if _, err := conn.Exec(ctx, `DELETE FROM "StepRateLimit" WHERE starts_with("rateLimitKey", $1)`, prefix); err != nil {
+		tb.Errorf("drop the namespace's Hatchet step rate limits: %v", err)
+	}
 	if _, err := conn.Exec(ctx, `DELETE FROM "RateLimit" WHERE starts_with("key", $1)`, prefix); err != nil {
 		tb.Errorf("drop the namespace's Hatchet rate limits: %v", err)
 	}
