@@ -169,6 +169,9 @@ type progressView struct {
 	w    io.Writer
 	bar  *progressbar.ProgressBar
 	last string
+	// pct is the highest percent shown: steps that run side by side
+	// report in any order, and the view only moves forward.
+	pct float64
 }
 
 func newProgressView(w io.Writer) *progressView {
@@ -183,6 +186,8 @@ func newProgressView(w io.Writer) *progressView {
 }
 
 func (v *progressView) update(p parley.PipelineProgressData) {
+	v.pct = max(v.pct, p.Percent)
+	p.Percent = v.pct
 	if v.bar != nil {
 		v.bar.Describe(p.Detail)
 		_ = v.bar.Set(int(p.Percent * 10))
