@@ -53,6 +53,8 @@ type Client struct {
 	startCheck time.Duration
 	// known holds the workflows the engine is known to have registered.
 	known sync.Map
+	// dashboard is the tenant's dashboard URL (RunURL); "" when unknown.
+	dashboard string
 }
 
 // NewClient builds a client from cfg and the environment. Unlike the SDK,
@@ -93,7 +95,7 @@ func NewClient(cfg Config) (c *Client, err error) {
 		return nil, parley.WrapError(parley.EINVALID, err, "create hatchet client")
 	}
 	return &Client{sdk: s, log: cfg.Logger, debug: cfg.Debug, zl: zl, namespace: cfg.Namespace,
-		startCheck: cmp.Or(cfg.StartCheckTimeout, 10*time.Second)}, nil
+		startCheck: cmp.Or(cfg.StartCheckTimeout, 10*time.Second), dashboard: dashboardBase(cfg.Token)}, nil
 }
 
 // SDK returns the underlying SDK client, for wiring code in this module

@@ -35,8 +35,10 @@ type TaskState struct {
 type RunState struct {
 	Status string
 	Done   bool
-	// Tasks by task name.
+	// Tasks by task name (the on-failure task as OnFailureTask).
 	Tasks map[string]TaskState
+	// Input is the run's input, when it is a JSON object.
+	Input map[string]any
 }
 
 // Start triggers a workflow run by name and returns its id once the engine
@@ -128,18 +130,8 @@ func (c *Client) Registered(ctx context.Context, workflow string) (bool, error) 
 // exists reports whether the engine has a workflow of exactly that
 // (namespaced) name; the API's name filter is a search.
 func (c *Client) exists(ctx context.Context, name string) (bool, error) {
-	list, err := c.sdk.Workflows().List(ctx, &rest.WorkflowListParams{Name: &name})
-	if err != nil {
-		return false, fmt.Errorf("list workflows: %w", err)
-	}
-	if list.Rows != nil {
-		for _, w := range *list.Rows {
-			if w.Name == name {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
+	_, found, err := c.workflowID(ctx, name)
+	return found, err
 }
 
 // State returns a run's state from the engine's core tables (available at
@@ -153,8 +145,11 @@ func (c *Client) State(ctx context.Context, runID string) (RunState, error) {
 	if err != nil {
 		return RunState{}, parley.WrapError(parley.ETRANSIENT, err, "get run %s", runID)
 	}
-	st := RunState{Status: string(d.Status), Done: d.Done, Tasks: map[string]TaskState{}}
+	st := RunState{Status: string(d.Status), Done: d.Done, Tasks: map[string]TaskState{}, Input: runInput(d.Input)}
 	for name, t := range d.TaskRuns {
+		if name == engineOnFailure {
+			name = OnFailureTask
+		}
 		ts := TaskState{ExternalID: t.ExternalId.String(), Status: string(t.Status)}
 		if t.Error != nil {
 			ts.Error = *t.Error
