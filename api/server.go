@@ -92,6 +92,10 @@ type Config struct {
 	// WSWriteTimeout drops WebSocket clients that cannot take an event in
 	// this time. Defaults to 10 s.
 	WSWriteTimeout time.Duration
+	// FailedRunsWindow (PARLEY_FAILED_RUNS_WINDOW) is how far back GET
+	// /v1/runs/failed looks without ?since=. Defaults to
+	// pipeline.DefaultFailedRunsWindow.
+	FailedRunsWindow time.Duration
 }
 
 // Server is Parley's HTTP API, WebSocket event stream, Daily webhook and
@@ -112,6 +116,7 @@ type Server struct {
 	pipeline   []pipeline.StepInfo
 	stepRank   map[string]int // a step's row in pipeline: the audit's order
 	emailer    Emailer        // nil: email off
+	failedRuns FailedRunLister
 }
 
 // Deps are the server's collaborators.
@@ -131,6 +136,8 @@ type Deps struct {
 	// Emailer sends a ready transcript to an address that asks for it;
 	// nil when email is off (SMTP_HOST unset): email requests are refused.
 	Emailer Emailer
+	// FailedRuns lists the failed pipeline runs (GET /v1/runs/failed).
+	FailedRuns FailedRunLister
 }
 
 // New builds the server. Start d.Hub (Hub.Run) separately.
@@ -141,6 +148,7 @@ func New(cfg Config, d Deps) *Server {
 	cfg.MaxConcurrentUploads = cmp.Or(cfg.MaxConcurrentUploads, 8)
 	cfg.UploadTimeout = cmp.Or(cfg.UploadTimeout, time.Hour)
 	cfg.WebhookBodyTimeout = cmp.Or(cfg.WebhookBodyTimeout, 10*time.Second)
+	cfg.FailedRunsWindow = cmp.Or(cfg.FailedRunsWindow, pipeline.DefaultFailedRunsWindow)
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
@@ -153,7 +161,7 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, db: d.DB, storage: d.Storage, dispatcher: d.Dispatcher, hatchet: d.Hatchet,
 		prober: d.Prober, webvtt: d.WebVTT, hub: d.Hub, log: d.Log, now: d.Now, mux: http.NewServeMux(),
 		uploads: make(chan struct{}, cfg.MaxConcurrentUploads), pipeline: d.Pipeline, stepRank: map[string]int{},
-		emailer: d.Emailer}
+		emailer: d.Emailer, failedRuns: d.FailedRuns}
 	for i, st := range d.Pipeline {
 		s.stepRank[st.Name] = i
 	}
@@ -182,6 +190,7 @@ func (s *Server) routes() {
 	v1("GET /v1/transcripts/{id}/topics", s.getTopics)
 	v1("GET /v1/transcripts/{id}/steps", s.getSteps)
 	v1("GET /v1/pipeline", s.getPipeline)
+	v1("GET /v1/runs/failed", s.getFailedRuns)
 	v1("GET /v1/transcripts/{id}/audio/mp3", s.getAudio)
 	v1("GET /v1/transcripts/{id}/audio/waveform", s.getWaveform)
 	v1("GET /v1/transcripts/{id}/webvtt", s.getWebVTT)

@@ -178,12 +178,28 @@ type Config struct {
 	// TrashPurgeCron (PARLEY_TRASH_PURGE_CRON) is when TrashPurge runs.
 	// Default hourly ("17 * * * *").
 	TrashPurgeCron string
+	// FailedRuns configures the failed-runs monitor, which reuses the Zulip
+	// settings above (ZULIP_*) and the egress policy:
+	// PARLEY_FAILED_RUNS_ZULIP_STREAM is the stream its reports go to
+	// (default none: `parley worker` does not register FailedRunsMonitor);
+	// PARLEY_FAILED_RUNS_ZULIP_TOPIC their topic (default "failed runs");
+	// PARLEY_FAILED_RUNS_CRON when it runs (default hourly, "0 * * * *");
+	// PARLEY_FAILED_RUNS_WINDOW the interval GET /v1/runs/failed lists
+	// without ?since= (default 1h; keep it at the cron's interval), a tick
+	// looking back twice as far so that a late tick loses nothing.
+	FailedRuns FailedRunsConfig
 	// Email is SMTP: SMTP_HOST (unset: email off), SMTP_PORT (587),
 	// SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM (required with a host),
 	// SMTP_CA_FILE (PEM certificates to trust instead of the system's, e.g.
 	// a private relay's or parley-sim's), SMTP_TIMEOUT (30s per message).
 	// STARTTLS is always required; the host goes through EgressAllow.
 	Email notify.EmailConfig
+}
+
+// FailedRunsConfig is Config.FailedRuns.
+type FailedRunsConfig struct {
+	Stream, Topic, Cron string
+	Window              time.Duration
 }
 
 // loadConfig reads and validates the configuration of env. Every problem
@@ -343,6 +359,16 @@ func loadConfig(env *Env) (Config, error) {
 	c.TrashPurgeCron = get("PARLEY_TRASH_PURGE_CRON", pipeline.DefaultTrashPurgeCron)
 	if len(strings.Fields(c.TrashPurgeCron)) != 5 {
 		bad("PARLEY_TRASH_PURGE_CRON", "%q is not a cron expression of five fields", c.TrashPurgeCron)
+	}
+	c.FailedRuns = FailedRunsConfig{Stream: get("PARLEY_FAILED_RUNS_ZULIP_STREAM", ""),
+		Topic:  get("PARLEY_FAILED_RUNS_ZULIP_TOPIC", pipeline.DefaultFailedRunsTopic),
+		Cron:   get("PARLEY_FAILED_RUNS_CRON", pipeline.DefaultFailedRunsCron),
+		Window: durVar("PARLEY_FAILED_RUNS_WINDOW", pipeline.DefaultFailedRunsWindow)}
+	if len(strings.Fields(c.FailedRuns.Cron)) != 5 {
+		bad("PARLEY_FAILED_RUNS_CRON", "%q is not a cron expression of five fields", c.FailedRuns.Cron)
+	}
+	if c.FailedRuns.Stream != "" && c.ZulipRealm == "" {
+		bad("PARLEY_FAILED_RUNS_ZULIP_STREAM", "needs Zulip: set ZULIP_REALM, ZULIP_BOT_EMAIL and ZULIP_API_KEY")
 	}
 	c.DailyWebhookSecret = get("DAILY_WEBHOOK_SECRET", "")
 	if c.DailyWebhookSecret != "" {

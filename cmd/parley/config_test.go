@@ -53,6 +53,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, "gpt-4o-mini", c.Providers.LLMModel)
 	require.Equal(t, 1024, c.MaxConnections)
 	require.Equal(t, [2]int{pipeline.DefaultLLMRate, pipeline.DefaultLLMConcurrency}, [2]int{c.LLMRate, c.LLMConcurrency})
+	require.Equal(t, FailedRunsConfig{Topic: "failed runs", Cron: "0 * * * *", Window: time.Hour}, c.FailedRuns, "the monitor is off")
 }
 
 func TestLoadConfigReadsEveryVariable(t *testing.T) {
@@ -68,6 +69,8 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"PARLEY_PROCESS_PREFIXES": "recordings/, uploads/", "PARLEY_LLM_RATE": "3", "PARLEY_LLM_CONCURRENCY": "12",
 		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "2525", "SMTP_USERNAME": "u", "SMTP_PASSWORD": " pw ",
 		"SMTP_FROM": "parley@example.com", "SMTP_TIMEOUT": "5s",
+		"PARLEY_FAILED_RUNS_ZULIP_STREAM": "ops", "PARLEY_FAILED_RUNS_ZULIP_TOPIC": "pipeline", "PARLEY_FAILED_RUNS_CRON": "5 */2 * * *",
+		"PARLEY_FAILED_RUNS_WINDOW": "2h",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, "postgresql://db.example:5433/p", c.DatabaseURL)
@@ -88,6 +91,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	require.Equal(t, [2]int{3, 12}, [2]int{c.LLMRate, c.LLMConcurrency})
 	require.Equal(t, notify.EmailConfig{Host: "smtp.example.com", Port: 2525, Username: "u", Password: " pw ",
 		From: "parley@example.com", Timeout: 5 * time.Second, Egress: c.EgressAllow}, c.Email, "the password is taken as it is")
+	require.Equal(t, FailedRunsConfig{Stream: "ops", Topic: "pipeline", Cron: "5 */2 * * *", Window: 2 * time.Hour}, c.FailedRuns)
 }
 
 func TestLoadConfigNamesWhatIsWrong(t *testing.T) {
@@ -112,6 +116,9 @@ func TestLoadConfigNamesWhatIsWrong(t *testing.T) {
 		{"PARLEY_TRASH_RETENTION", "0d", "positive duration"},
 		{"PARLEY_TRASH_PURGE_CRON", "hourly", "five fields"},
 		{"PARLEY_DAILY_POLL_CRON", "* *", "five fields"},
+		{"PARLEY_FAILED_RUNS_CRON", "hourly", "five fields"},
+		{"PARLEY_FAILED_RUNS_WINDOW", "0s", "positive duration"},
+		{"PARLEY_FAILED_RUNS_ZULIP_STREAM", "ops", "needs Zulip"},
 		{"DAILY_WEBHOOK_SECRET", "not base64!", "is not base64"},
 		{"DAILY_API_URL", "daily", "is not an http(s) URL"},
 		{"PARLEY_STEP_FINALIZE_TIMEOUT", "1 minute", "PARLEY_STEP_FINALIZE_TIMEOUT"},

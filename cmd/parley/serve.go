@@ -89,9 +89,9 @@ func (m *Main) Run(ctx context.Context) error {
 	srv := api.New(api.Config{Token: cfg.APIToken, DailyWebhookSecret: cfg.DailyWebhookSecret,
 		MaxUploadBytes: cfg.MaxUploadBytes, MaxConcurrentUploads: cfg.MaxConcurrentUploads, UploadTimeout: cfg.UploadTimeout,
 		WebhookBodyTimeout: cfg.WebhookBodyTimeout, CheckWebhookURL: cfg.EgressAllow.CheckURL,
-		ProcessPrefixes: cfg.ProcessPrefixes}, api.Deps{
+		ProcessPrefixes: cfg.ProcessPrefixes, FailedRunsWindow: cfg.FailedRuns.Window}, api.Deps{
 		DB: a.db, Storage: a.s3, Dispatcher: a.dispatcher(), Hatchet: a.hatchet, Prober: prober{run: a.media}, Pipeline: cfg.Policies.Table(),
-		WebVTT: notify.WebVTT, Hub: hub, Log: a.log, Emailer: emailer(cfg, a.dispatcher()),
+		WebVTT: notify.WebVTT, Hub: hub, Log: a.log, Emailer: emailer(cfg, a.dispatcher()), FailedRuns: a.failedRuns(),
 	})
 	// Every request has ReadTimeout for its headers and body; the upload
 	// route extends its own body deadline (UploadTimeout), the Daily

@@ -72,6 +72,12 @@ func (a *app) dispatcher() *pipeline.Dispatcher {
 	return &pipeline.Dispatcher{DB: a.db, Runner: a.hatchet, ParticipantID: daily.ParticipantID, Log: a.log}
 }
 
+// failedRuns lists the failed pipeline runs (GET /v1/runs/failed and
+// FailedRunsMonitor).
+func (a *app) failedRuns() *pipeline.FailedRunFinder {
+	return &pipeline.FailedRunFinder{Runs: a.hatchet, Transcripts: a.db, Reports: a.db, UIBaseURL: a.cfg.UIBaseURL}
+}
+
 // steps builds the pipeline's dependencies from the configuration.
 func (a *app) steps() (*pipeline.Steps, *tracks.Steps, error) {
 	pcfg := a.cfg.Providers

@@ -38,6 +38,12 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		poller := &pipeline.Poller{Steps: steps, Lister: d, Dispatcher: a.dispatcher(), Bucket: cfg.S3.DailyBucket}
 		all = append(all, pipeline.DefinePolling(a.hatchet, poller, cfg.DailyPollCron))
 	}
+	// The failed-runs monitor posts through the pipeline's Zulip client (the
+	// egress policy applies); off without a stream.
+	if fr := cfg.FailedRuns; fr.Stream != "" && steps.Zulip != nil {
+		all = append(all, pipeline.DefineFailedRunsMonitor(a.hatchet, &pipeline.FailedRunsMonitor{Finder: a.failedRuns(),
+			Reports: a.db, Zulip: steps.Zulip, Stream: fr.Stream, Topic: fr.Topic, Window: fr.Window, Log: a.log}, fr.Cron))
+	}
 	all = append(all, pipeline.DefineTrashPurge(a.hatchet, &pipeline.Purger{DB: a.db, Storage: a.s3,
 		Retention: cfg.TrashRetention, Log: a.log}, cfg.TrashPurgeCron))
 	name := "parley-worker"
