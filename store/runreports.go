@@ -37,8 +37,10 @@ func (db *DB) ClaimRunReports(ctx context.Context, runIDs []string, claimant str
 	if len(runIDs) == 0 {
 		return []string{}, nil
 	}
+	// Rows are taken in id order, so that claimants of overlapping lists
+	// wait for each other instead of deadlocking.
 	rows, err := db.q.Query(ctx, `INSERT INTO failed_run_reports AS r (workflow_run_id, claimed_by)
-		SELECT DISTINCT unnest($1::text[]), $2
+		SELECT id, $2 FROM (SELECT DISTINCT unnest($1::text[]) AS id) ids ORDER BY id
 		ON CONFLICT (workflow_run_id) DO UPDATE SET claimed_by = EXCLUDED.claimed_by, claimed_at = now()
 		WHERE r.reported_at IS NULL AND (r.claimed_by = EXCLUDED.claimed_by OR r.claimed_at < now() - $3 * interval '1 millisecond')
 		RETURNING workflow_run_id`, runIDs, claimant, lease.Milliseconds())

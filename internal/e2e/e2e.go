@@ -154,6 +154,7 @@ func New(t testing.TB, opts Options) *Stack {
 		// timer.
 		"PARLEY_DAILY_POLL_CRON":  "0 0 1 1 *",
 		"PARLEY_TRASH_PURGE_CRON": "0 0 1 1 *",
+		"PARLEY_FAILED_RUNS_CRON": "0 0 1 1 *",
 	}
 	for k, v := range opts.Env {
 		s.env[k] = v
@@ -166,7 +167,8 @@ func New(t testing.TB, opts Options) *Stack {
 		defer cancel()
 		if err := s.Hatchet().DeleteWorkflows(ctx, pipeline.WorkflowPipeline, pipeline.WorkflowTrack,
 			pipeline.WorkflowTopicChunk, pipeline.WorkflowSubject, pipeline.WorkflowDailyPolling,
-			pipeline.WorkflowTrashPurge, pipeline.WorkflowPipelineAlias, hatchet.ReadinessWorkflow, pipeline.WorkflowEmail); err != nil {
+			pipeline.WorkflowTrashPurge, pipeline.WorkflowPipelineAlias, hatchet.ReadinessWorkflow, pipeline.WorkflowEmail,
+			pipeline.WorkflowFailedRuns); err != nil {
 			t.Logf("could not delete the test's workflows: %v", err)
 		}
 		testenv.DropHatchetQueues(t, s.Namespace)
