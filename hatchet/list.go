@@ -175,6 +175,16 @@ func dashboardBase(token string) string {
 // (Parley calls it OnFailureTask).
 const engineOnFailure = "on-failure"
 
+// taskError is a task's error text: the engine gives it as a JSON string
+// (quoted), which is decoded; anything else is kept as it is.
+func taskError(s string) string {
+	var text string
+	if strings.HasPrefix(s, `"`) && json.Unmarshal([]byte(s), &text) == nil {
+		return text
+	}
+	return s
+}
+
 // runInput decodes a run's input, when it is a JSON object.
 func runInput(raw json.RawMessage) map[string]any {
 	var m map[string]any

@@ -152,7 +152,7 @@ func (c *Client) State(ctx context.Context, runID string) (RunState, error) {
 		}
 		ts := TaskState{ExternalID: t.ExternalId.String(), Status: string(t.Status)}
 		if t.Error != nil {
-			ts.Error = *t.Error
+			ts.Error = taskError(*t.Error)
 		}
 		st.Tasks[name] = ts
 	}

@@ -328,8 +328,8 @@ const (
 const maxErrorText = 160
 
 // DAGText renders the run's steps in step-table order, one line each: ✓
-// passed, ✗ failed (with its error), – skipped or not run (with the
-// engine's status when the task has one, e.g. "(cancelled)"). Child steps
+// passed, ✗ failed (with its error), – skipped or not run (cancelled; a
+// task that has not finished says so, e.g. "(running)"). Child steps
 // are indented under their parent, with how many of their runs (tracks)
 // passed or failed.
 func (r FailedRun) DAGText() string {
@@ -351,7 +351,9 @@ func (r FailedRun) DAGText() string {
 			fmt.Fprintf(&b, " (%d of %d %s failed)", s.Runs.Failed, s.Runs.Total, plural(s.Runs.Total, "track", "tracks"))
 		case s.Runs != nil && s.Runs.Total > 0:
 			fmt.Fprintf(&b, " (%d of %d %s passed)", s.Runs.Passed, s.Runs.Total, plural(s.Runs.Total, "track", "tracks"))
-		case s.State == StepSkipped && s.Status != "":
+		case s.State == StepSkipped && s.Status != "" && s.Status != hatchet.RunCancelled:
+			// Cancelled is how the engine ends the tasks a failure left
+			// unrun: said only of tasks still queued or running.
 			fmt.Fprintf(&b, " (%s)", strings.ToLower(s.Status))
 		}
 		if s.State == StepFailed && s.Error != "" {

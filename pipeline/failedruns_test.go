@@ -463,7 +463,7 @@ func TestDAGText(t *testing.T) {
 ✗ process_tracks: track 1: TrackProcessing track-1 failed
   ✗ pad_track (1 of 3 tracks failed): track 2 of 3: asr: HTTP 401: invalid key
   – transcribe_track (2 of 3 tracks passed)
-– mixdown_tracks (cancelled)
+– mixdown_tracks
 – generate_waveform
 – detect_topics
 – generate_title
