@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -74,16 +75,19 @@ type RunStep struct {
 	// (COMPLETED, FAILED, CANCELLED, ...).
 	Status string `json:"status,omitempty"`
 	Error  string `json:"error,omitempty"`
-	// Runs counts a child step's runs (one per track): how many there
-	// were, passed and failed. Absent for other steps.
+	// Runs counts a child step's runs (one per track, topic chunk or
+	// subject): how many there were, passed and failed. Absent for other
+	// steps.
 	Runs *ChildRuns `json:"runs,omitempty"`
 }
 
 // ChildRuns counts the child runs of a child step.
 type ChildRuns struct {
-	Total  int `json:"total"`
-	Passed int `json:"passed"`
-	Failed int `json:"failed"`
+	// Kind is what one child run works on: track, chunk or subject.
+	Kind   string `json:"kind"`
+	Total  int    `json:"total"`
+	Passed int    `json:"passed"`
+	Failed int    `json:"failed"`
 }
 
 // RunReader reads workflow runs from the engine (package hatchet).
@@ -216,7 +220,7 @@ func (f *FailedRunFinder) detail(ctx context.Context, s hatchet.RunSummary) (Fai
 			if err != nil {
 				return FailedRun{}, fmt.Errorf("read failed run %s: %w", s.ID, err)
 			}
-			children[spec.Children] = append(children[spec.Children], childRun{label: c.Metadata["track"], state: cst})
+			children[spec.Children] = append(children[spec.Children], childRun{label: c.Metadata[childKind(spec.Children)], state: cst})
 		}
 	}
 	r.Steps = runSteps(st, children)
@@ -236,11 +240,25 @@ func (f *FailedRunFinder) detail(ctx context.Context, s hatchet.RunSummary) (Fai
 	return r, nil
 }
 
-// childRun is one child run of a step (one track).
+// childRun is one child run of a step (one track, chunk or subject).
 type childRun struct {
-	// label names it ("2 of 3", the run's track metadata).
+	// label names it ("2 of 3", the run's metadata under its kind).
 	label string
 	state hatchet.RunState
+}
+
+// childKind is what one run of a child workflow works on, as its run
+// metadata names it (pipeline/dag.go's runners).
+func childKind(workflow string) string {
+	switch workflow {
+	case WorkflowTrack:
+		return "track"
+	case WorkflowTopicChunk:
+		return "chunk"
+	case WorkflowSubject:
+		return "subject"
+	}
+	return "run"
 }
 
 // runSteps lays the engine's tasks onto the step table: a step of the
@@ -258,7 +276,8 @@ func runSteps(st hatchet.RunState, children map[string][]childRun) []RunStep {
 			continue
 		}
 		runs := children[spec.Workflow]
-		rs.Runs = &ChildRuns{Total: len(runs)}
+		kind := childKind(spec.Workflow)
+		rs.Runs = &ChildRuns{Kind: kind, Total: len(runs)}
 		for _, c := range runs {
 			t, ok := c.state.Tasks[spec.Name]
 			switch {
@@ -269,7 +288,7 @@ func runSteps(st hatchet.RunState, children map[string][]childRun) []RunStep {
 				if rs.Error == "" {
 					rs.Error = t.Error
 					if c.label != "" {
-						rs.Error = "track " + c.label + ": " + t.Error
+						rs.Error = kind + " " + c.label + ": " + t.Error
 					}
 				}
 			case ok && rs.Status == "":
@@ -330,8 +349,8 @@ const maxErrorText = 160
 // DAGText renders the run's steps in step-table order, one line each: ✓
 // passed, ✗ failed (with its error), – skipped or not run (cancelled; a
 // task that has not finished says so, e.g. "(running)"). Child steps
-// are indented under their parent, with how many of their runs (tracks)
-// passed or failed.
+// are indented under their parent, with how many of their runs (tracks,
+// topic chunks, subjects) passed or failed.
 func (r FailedRun) DAGText() string {
 	var b strings.Builder
 	for _, s := range r.Steps {
@@ -348,9 +367,9 @@ func (r FailedRun) DAGText() string {
 		b.WriteString(mark + " " + s.Name)
 		switch {
 		case s.Runs != nil && s.Runs.Failed > 0:
-			fmt.Fprintf(&b, " (%d of %d %s failed)", s.Runs.Failed, s.Runs.Total, plural(s.Runs.Total, "track", "tracks"))
+			fmt.Fprintf(&b, " (%d of %d %s failed)", s.Runs.Failed, s.Runs.Total, plural(s.Runs.Total, s.Runs.Kind, s.Runs.Kind+"s"))
 		case s.Runs != nil && s.Runs.Total > 0:
-			fmt.Fprintf(&b, " (%d of %d %s passed)", s.Runs.Passed, s.Runs.Total, plural(s.Runs.Total, "track", "tracks"))
+			fmt.Fprintf(&b, " (%d of %d %s passed)", s.Runs.Passed, s.Runs.Total, plural(s.Runs.Total, s.Runs.Kind, s.Runs.Kind+"s"))
 		case s.State == StepSkipped && s.Status != "" && s.Status != hatchet.RunCancelled:
 			// Cancelled is how the engine ends the tasks a failure left
 			// unrun: said only of tasks still queued or running.
@@ -449,8 +468,8 @@ type ZulipPoster interface {
 	Post(ctx context.Context, stream, topic, content string) (int64, error)
 }
 
-// maxRunsPerReport bounds the runs one message names (Zulip takes at most
-// 10,000 characters); the others wait for the next tick.
+// maxRunsPerReport bounds the runs one tick reports (and their message
+// maxReportChars); the others wait for the next tick.
 const maxRunsPerReport = 10
 
 // reportLease is how long a tick's claim on a run holds without a report
@@ -545,14 +564,13 @@ func (m *FailedRunsMonitor) Report(ctx context.Context, _ MonitorInput) (Monitor
 	if len(claimed) == 0 {
 		return out, nil
 	}
-	release := func(cause error) error {
+	release := func(ids []string) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
-		if err := m.Reports.ReleaseRunReports(rctx, claimed, claimant); err != nil {
+		if err := m.Reports.ReleaseRunReports(rctx, ids, claimant); err != nil {
 			log.WarnContext(ctx, "failed runs monitor: could not release its claims; the runs are reported after the lease",
 				slog.Any("error", err), slog.Duration("lease", reportLease))
 		}
-		return cause
 	}
 	isClaimed := map[string]bool{}
 	for _, id := range claimed {
@@ -565,24 +583,56 @@ func (m *FailedRunsMonitor) Report(ctx context.Context, _ MonitorInput) (Monitor
 		}
 		r, err := m.Finder.detail(ctx, s)
 		if err != nil {
-			return out, release(err)
+			release(claimed)
+			return out, err
 		}
 		runs = append(runs, r)
 	}
-	msgID, err := m.Zulip.Post(ctx, m.Stream, cmp.Or(m.Topic, DefaultFailedRunsTopic), FailedRunsMessage(runs, out.Left))
+	n, msg := fitReport(runs, out.Left)
+	named := make([]string, n)
+	for i, r := range runs[:n] {
+		named[i] = r.WorkflowRunID
+	}
+	if n < len(runs) {
+		// What does not fit waits for the next tick.
+		unfit := make([]string, 0, len(runs)-n)
+		for _, r := range runs[n:] {
+			unfit = append(unfit, r.WorkflowRunID)
+		}
+		release(unfit)
+		out.Left += len(unfit)
+	}
+	msgID, err := m.Zulip.Post(ctx, m.Stream, cmp.Or(m.Topic, DefaultFailedRunsTopic), msg)
 	if err != nil {
-		return out, release(fmt.Errorf("report %d failed runs: %w", len(runs), err))
+		release(named)
+		return out, fmt.Errorf("report %d failed runs: %w", n, err)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	if err := m.Reports.RunsReported(rctx, claimed, claimant, msgID); err != nil {
+	if err := m.Reports.RunsReported(rctx, named, claimant, msgID); err != nil {
 		// The claims hold for the lease; the runs are named again after it.
 		return out, fmt.Errorf("report failed runs: posted message %d but could not record it: %w", msgID, err)
 	}
-	out.Reported, out.MessageID = claimed, msgID
-	log.InfoContext(ctx, "failed runs reported", slog.Int("runs", len(claimed)), slog.Int64("message_id", msgID),
+	out.Reported, out.MessageID = named, msgID
+	log.InfoContext(ctx, "failed runs reported", slog.Int("runs", n), slog.Int64("message_id", msgID),
 		slog.Int("left", out.Left))
 	return out, nil
+}
+
+// maxReportChars bounds a report's length, under Zulip's 10,000
+// characters.
+const maxReportChars = 9500
+
+// fitReport renders the report of as many of runs (at least one) as fit
+// in maxReportChars, telling how many it names; the rest are counted with
+// left as waiting for a later report.
+func fitReport(runs []FailedRun, left int) (int, string) {
+	for n := len(runs); ; n-- {
+		msg := FailedRunsMessage(runs[:n], left+len(runs)-n)
+		if n == 1 || utf8.RuneCountInString(msg) <= maxReportChars {
+			return n, msg
+		}
+	}
 }
 
 // DefineFailedRunsMonitor declares the FailedRunsMonitor cron workflow

@@ -54,7 +54,8 @@ func opsMessages(t *testing.T, s *e2e.Stack) []sim.ZulipMessage {
 
 // TestFailedRunsMonitor: two failed runs (a transcript without tracks,
 // started by another Hatchet client, fails at get_recording; a meeting
-// whose LLM answers 400 fails at detect_topics) and one good run give one
+// whose LLM answers 400 fails at detect_chunk_topic, inside detect_topics)
+// and one good run give one
 // Zulip message naming exactly the two, each with its DAG and links;
 // GET /v1/runs/failed lists the same two; a second tick posts nothing.
 func TestFailedRunsMonitor(t *testing.T) {
@@ -82,7 +83,7 @@ func TestFailedRunsMonitor(t *testing.T) {
 	tr := s.WaitStatus(ctx, empty.ID, 3*time.Minute, parley.StatusEnded, parley.StatusError)
 	require.Equal(t, "get_recording", tr.Error.Step, "a transcript without tracks fails at once")
 	tr = s.WaitStatus(ctx, badID, 3*time.Minute, parley.StatusEnded, parley.StatusError)
-	require.Equal(t, "detect_topics", tr.Error.Step)
+	require.Equal(t, "detect_chunk_topic", tr.Error.Step)
 	badRun := *tr.WorkflowRunID
 	failed := map[string]string{emptyRun: empty.ID, badRun: badID} // run -> transcript
 	for run := range failed {
@@ -119,7 +120,7 @@ func TestFailedRunsMonitor(t *testing.T) {
 	require.Equal(t, "No tracks", noTracks.Title)
 	require.Equal(t, "get_recording", noTracks.FailedStep)
 	require.Equal(t, s.APIURL+"/transcripts/"+badID, meeting.TranscriptURL, "serve's UI_BASE_URL")
-	require.Equal(t, "detect_topics", meeting.FailedStep)
+	require.Equal(t, "detect_chunk_topic", meeting.FailedStep, "the step Parley's own error names")
 	require.Contains(t, meeting.Error, "HTTP 400")
 	states := map[string]string{}
 	for _, st := range meeting.Steps {
@@ -128,6 +129,7 @@ func TestFailedRunsMonitor(t *testing.T) {
 	require.Equal(t, pipeline.StepPassed, states["get_participants"])
 	require.Equal(t, pipeline.StepPassed, states["transcribe_track"], "every track transcribed")
 	require.Equal(t, pipeline.StepFailed, states["detect_topics"])
+	require.Equal(t, pipeline.StepFailed, states["detect_chunk_topic"])
 	require.Equal(t, pipeline.StepSkipped, states["generate_title"])
 	require.Equal(t, pipeline.StepSkipped, states["finalize"])
 	require.Equal(t, pipeline.StepPassed, states[pipeline.StepTable[len(pipeline.StepTable)-1].Name], "on_failure ran")
@@ -150,6 +152,7 @@ func TestFailedRunsMonitor(t *testing.T) {
 	require.Contains(t, msg.Content, "✗ get_recording: transcript "+empty.ID+" has no tracks")
 	require.Contains(t, msg.Content, "  ✓ pad_track (3 of 3 tracks passed)")
 	require.Contains(t, msg.Content, "✗ detect_topics")
+	require.Contains(t, msg.Content, "  ✗ detect_chunk_topic (1 of 1 chunk failed): chunk 1 of 1: ")
 	require.Contains(t, msg.Content, "– generate_title")
 	require.Equal(t, 2, strings.Count(msg.Content, "✓ on_failure"))
 

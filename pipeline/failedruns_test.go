@@ -389,6 +389,48 @@ func TestFailedRunsMonitorBoundsAMessage(t *testing.T) {
 	require.Zero(t, out.Left)
 }
 
+// TestFailedRunsMonitorKeepsAMessageUnderZulipsLimit: runs whose DAGs are
+// long (every step failed with a long error) are spread over several
+// ticks, each message within Zulip's 10,000 characters and each run named
+// once.
+func TestFailedRunsMonitorKeepsAMessageUnderZulipsLimit(t *testing.T) {
+	t.Parallel()
+	b := newMonitor()
+	var ids []string
+	for i := range 5 {
+		id := fmt.Sprintf("run-%d", i)
+		ids = append(ids, id)
+		b.runs.add(id, "tr-"+id, hatchet.RunFailed, "get_recording", t0.Add(-50*time.Minute), t0.Add(time.Duration(-40+i)*time.Minute))
+		st := b.runs.states[id]
+		for _, spec := range StepTable {
+			if spec.Workflow == WorkflowPipeline {
+				st.Tasks[spec.Name] = hatchet.TaskState{Status: hatchet.RunFailed, Error: strings.Repeat("é", 400)}
+			}
+		}
+	}
+	count := map[string]int{}
+	for tick := 0; len(count) < len(ids); tick++ {
+		require.Less(t, tick, len(ids), "every tick names at least one run")
+		out := b.tick(t)
+		require.NotEmpty(t, out.Reported)
+		require.Equal(t, len(ids)-len(count)-len(out.Reported), out.Left)
+		msgs := b.zulip.messages()
+		msg := msgs[len(msgs)-1]
+		require.LessOrEqual(t, len([]rune(msg)), 10000)
+		require.Equal(t, out.Reported, named(msg, ids...))
+		if out.Left > 0 {
+			require.Contains(t, msg, fmt.Sprintf("_%d more failed", out.Left))
+		}
+		for _, id := range out.Reported {
+			count[id]++
+		}
+	}
+	require.Greater(t, len(b.zulip.messages()), 1, "the runs did not fit in one message")
+	for _, id := range ids {
+		require.Equal(t, 1, count[id], id)
+	}
+}
+
 func TestFailedRunsMonitorNeedsAStream(t *testing.T) {
 	t.Parallel()
 	b := newMonitor()
@@ -421,6 +463,23 @@ func (f *fakeRuns) trackRuns(failTrackStep string) {
 	}
 }
 
+// chunkRuns gives run's detect_topics task two TopicChunkProcessing
+// children, the second failing with errMsg.
+func (f *fakeRuns) chunkRuns(errMsg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range 2 {
+		id := fmt.Sprintf("chunk-%d", i)
+		f.children["task-detect_topics"] = append(f.children["task-detect_topics"],
+			hatchet.RunSummary{ID: id, Metadata: map[string]string{"chunk": fmt.Sprintf("%d of 2", i+1)}})
+		task := hatchet.TaskState{Status: hatchet.RunCompleted}
+		if i == 1 {
+			task = hatchet.TaskState{Status: hatchet.RunFailed, Error: errMsg}
+		}
+		f.states[id] = hatchet.RunState{Tasks: map[string]hatchet.TaskState{"detect_chunk_topic": task}}
+	}
+}
+
 // TestDAGText renders the DAG of a run from the engine's tasks, in
 // step-table order.
 func TestDAGText(t *testing.T) {
@@ -429,6 +488,7 @@ func TestDAGText(t *testing.T) {
 		name      string
 		failAt    string
 		trackFail string
+		chunkFail bool
 		edit      func(st *hatchet.RunState)
 		want      string
 		step      string
@@ -441,9 +501,11 @@ func TestDAGText(t *testing.T) {
 – mixdown_tracks
 – generate_waveform
 – detect_topics
+  – detect_chunk_topic
 – generate_title
 – extract_subjects
 – process_subjects
+  – generate_detailed_summary
 – generate_recap
 – identify_action_items
 – finalize
@@ -466,9 +528,11 @@ func TestDAGText(t *testing.T) {
 – mixdown_tracks
 – generate_waveform
 – detect_topics
+  – detect_chunk_topic
 – generate_title
 – extract_subjects
 – process_subjects
+  – generate_detailed_summary
 – generate_recap
 – identify_action_items
 – finalize
@@ -490,9 +554,11 @@ func TestDAGText(t *testing.T) {
 – mixdown_tracks
 – generate_waveform
 – detect_topics
+  – detect_chunk_topic
 – generate_title
 – extract_subjects
 – process_subjects
+  – generate_detailed_summary
 – generate_recap
 – identify_action_items
 – finalize
@@ -502,11 +568,12 @@ func TestDAGText(t *testing.T) {
 – send_email
 ✓ on_failure
 `},
-		{name: "LaterStep", failAt: "detect_topics", trackFail: "none", step: "detect_topics",
+		{name: "LaterStep", failAt: "detect_topics", trackFail: "none", chunkFail: true, step: "detect_chunk_topic",
 			edit: func(st *hatchet.RunState) {
 				st.Tasks["mixdown_tracks"] = hatchet.TaskState{Status: hatchet.RunCompleted}
 				st.Tasks["generate_waveform"] = hatchet.TaskState{Status: hatchet.RunRunning}
-				st.Tasks["detect_topics"] = hatchet.TaskState{Status: hatchet.RunFailed, Error: "llm:\n  HTTP 400: " + strings.Repeat("x", 300)}
+				st.Tasks["detect_topics"] = hatchet.TaskState{ExternalID: "task-detect_topics", Status: hatchet.RunFailed,
+					Error: "topic 2 of 2 failed"}
 			}, want: `✓ get_recording
 ✓ get_participants
 ✓ process_tracks
@@ -514,10 +581,12 @@ func TestDAGText(t *testing.T) {
   ✓ transcribe_track (3 of 3 tracks passed)
 ✓ mixdown_tracks
 – generate_waveform (running)
-✗ detect_topics: llm: HTTP 400: ` + strings.Repeat("x", maxErrorText-len("llm: HTTP 400: ")-1) + `…
+✗ detect_topics: topic 2 of 2 failed
+  ✗ detect_chunk_topic (1 of 2 chunks failed): chunk 2 of 2: llm: HTTP 400: ` + strings.Repeat("x", maxErrorText-len("chunk 2 of 2: llm: HTTP 400: ")-1) + `…
 – generate_title
 – extract_subjects
 – process_subjects
+  – generate_detailed_summary
 – generate_recap
 – identify_action_items
 – finalize
@@ -535,6 +604,9 @@ func TestDAGText(t *testing.T) {
 			runs.add("run-1", "tr-1", hatchet.RunFailed, tt.failAt, t0, t0.Add(time.Minute))
 			if tt.trackFail != "" {
 				runs.trackRuns(tt.trackFail)
+			}
+			if tt.chunkFail {
+				runs.chunkRuns("llm:\n  HTTP 400: " + strings.Repeat("x", 300))
 			}
 			if tt.edit != nil {
 				st := runs.states["run-1"]
