@@ -23,10 +23,10 @@ func TestFaultFlakyProvidersStillComplete(t *testing.T) {
 	ctx := context.Background()
 	s := e2e.New(t, e2e.Options{Env: map[string]string{
 		"PARLEY_STEP_TRANSCRIBE_TRACK_BACKOFF": "0", "PARLEY_STEP_TRANSCRIBE_TRACK_RETRIES": "8",
-		"PARLEY_STEP_DETECT_TOPICS_BACKOFF": "0", "PARLEY_STEP_DETECT_TOPICS_RETRIES": "8",
+		"PARLEY_STEP_DETECT_CHUNK_TOPIC_BACKOFF": "0", "PARLEY_STEP_DETECT_CHUNK_TOPIC_RETRIES": "8",
 		"PARLEY_STEP_GENERATE_TITLE_BACKOFF": "0", "PARLEY_STEP_GENERATE_TITLE_RETRIES": "8",
 		"PARLEY_STEP_EXTRACT_SUBJECTS_BACKOFF": "0", "PARLEY_STEP_EXTRACT_SUBJECTS_RETRIES": "8",
-		"PARLEY_STEP_PROCESS_SUBJECTS_BACKOFF": "0", "PARLEY_STEP_PROCESS_SUBJECTS_RETRIES": "8",
+		"PARLEY_STEP_GENERATE_DETAILED_SUMMARY_BACKOFF": "0", "PARLEY_STEP_GENERATE_DETAILED_SUMMARY_RETRIES": "8",
 		"PARLEY_STEP_GENERATE_RECAP_BACKOFF": "0", "PARLEY_STEP_GENERATE_RECAP_RETRIES": "8",
 		"PARLEY_STEP_IDENTIFY_ACTION_ITEMS_BACKOFF": "0", "PARLEY_STEP_IDENTIFY_ACTION_ITEMS_RETRIES": "8",
 	}})
@@ -138,7 +138,13 @@ func TestFaultBadInputs(t *testing.T) {
 			tr := s.WaitStatus(ctx, acc.TranscriptID, 4*time.Minute, parley.StatusEnded, parley.StatusError)
 			require.Equal(t, tc.status, tr.Status, "%+v", tr.Error)
 			if tc.status == parley.StatusError {
-				require.Equal(t, tc.step, tr.Error.Step)
+				// pad_track and mixdown_tracks read the track side by side:
+				// the run fails at whichever fails first (and is cancelled).
+				if tc.step == "pad_track" {
+					require.Contains(t, []string{"pad_track", "mixdown_tracks"}, tr.Error.Step, "%+v", tr.Error)
+				} else {
+					require.Equal(t, tc.step, tr.Error.Step)
+				}
 				require.Contains(t, tr.Error.Message, tc.msg)
 				words, err := s.DB.ListWords(ctx, tr.ID)
 				require.NoError(t, err)
