@@ -20,7 +20,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/internal/e2e"
 	"github.com/parley-dev/parley/internal/testenv"
 	"github.com/parley-dev/parley/sim"
@@ -48,33 +47,13 @@ func startSlowRun(t *testing.T, s *e2e.Stack, id string) string {
 	return acc.TranscriptID
 }
 
-func requireComplete(t *testing.T, s *e2e.Stack, id string) {
-	t.Helper()
-	ctx := context.Background()
-	tr := s.WaitStatus(ctx, id, 6*time.Minute, parley.StatusEnded, parley.StatusError)
-	require.Equal(t, parley.StatusEnded, tr.Status, "%+v", tr.Error)
-	words, err := s.DB.ListWords(ctx, id)
-	require.NoError(t, err)
-	require.NotEmpty(t, words)
-	seen := map[string]bool{}
-	for _, w := range words {
-		k := fmt.Sprintf("%d/%.3f", w.Speaker, w.Start)
-		require.False(t, seen[k], "duplicated word %+v", w)
-		seen[k] = true
-	}
-	evs := s.Events(ctx, id)
-	for i, ev := range evs {
-		require.Equal(t, int64(i+1), ev.Seq)
-	}
-}
-
 func TestChaosHatchetRestart(t *testing.T) {
 	s := e2e.New(t, e2e.Options{})
 	s.StartWorker()
 	s.StartServe()
 	id := startSlowRun(t, s, "rec-hatchet")
 	stack(t, "restart", "hatchet")
-	requireComplete(t, s, id)
+	s.RequireComplete(context.Background(), id, 6*time.Minute)
 }
 
 func TestChaosPostgresRestart(t *testing.T) {
@@ -86,7 +65,7 @@ func TestChaosPostgresRestart(t *testing.T) {
 	require.NoError(t, err, "this test restarts the machine's PostgreSQL cluster")
 	out, err := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", versions[len(versions)-1].Name(), "main", "restart").CombinedOutput()
 	require.NoError(t, err, string(out))
-	requireComplete(t, s, id)
+	s.RequireComplete(context.Background(), id, 6*time.Minute)
 }
 
 func TestChaosTwoWorkersOneKilled(t *testing.T) {
@@ -115,7 +94,7 @@ func TestChaosTwoWorkersOneKilled(t *testing.T) {
 	})
 	s.Kill(a)
 	for _, id := range ids {
-		requireComplete(t, s, id)
+		s.RequireComplete(context.Background(), id, 6*time.Minute)
 	}
 	require.NotEmpty(t, e2e.Lines(b.Log(), "worker started"))
 }
@@ -165,7 +144,7 @@ func TestChaosLoad(t *testing.T) {
 		}
 	}()
 	for _, id := range ids {
-		requireComplete(t, s, id)
+		s.RequireComplete(context.Background(), id, 6*time.Minute)
 	}
 	close(done)
 	<-stopped

@@ -21,7 +21,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/internal/e2e"
 	"github.com/parley-dev/parley/internal/testenv"
 	"github.com/parley-dev/parley/pipeline"
@@ -182,28 +181,6 @@ func process(t *testing.T, s *e2e.Stack, id string) string {
 	return acc.TranscriptID
 }
 
-func requireComplete(t *testing.T, s *e2e.Stack, id string) {
-	t.Helper()
-	ctx := context.Background()
-	tr := s.WaitStatus(ctx, id, 6*time.Minute, parley.StatusEnded, parley.StatusError)
-	require.Equal(t, parley.StatusEnded, tr.Status, "%+v", tr.Error)
-	words, err := s.DB.ListWords(ctx, id)
-	require.NoError(t, err)
-	require.NotEmpty(t, words)
-	seen := map[string]bool{}
-	for _, w := range words {
-		k := fmt.Sprintf("%d/%.3f", w.Speaker, w.Start)
-		require.False(t, seen[k], "duplicated word %+v", w)
-		seen[k] = true
-	}
-	for i, ev := range s.Events(ctx, id) {
-		require.Equal(t, int64(i+1), ev.Seq)
-	}
-	var audio string
-	require.NoError(t, s.DB.Pool().QueryRow(ctx, `SELECT coalesce(audio_key, '') FROM transcripts WHERE id = $1`, id).Scan(&audio))
-	require.NotEmpty(t, audio, "mixed down")
-}
-
 func hatchetDBConn(t *testing.T) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), testenv.Getenv(t, "HATCHET_DATABASE_URL"))
@@ -288,7 +265,7 @@ func TestChaosClusterEngineKilled(t *testing.T) {
 	killed := time.Now()
 	t.Logf("killed hatchet-engine-%d (pid %d), which scheduled the tenant", mustAtoi(t, n), pid)
 
-	requireComplete(t, s, id)
+	s.RequireComplete(context.Background(), id, 6*time.Minute)
 	t.Logf("the meeting ended %s after the kill", time.Since(killed).Round(100*time.Millisecond))
 	p := placement(t, s.Namespace)
 	require.Equal(t, [2]int{3, 0}, p["pad_track"], "pad_track ran on the CPU worker (cpu, other)")
@@ -348,7 +325,7 @@ func TestChaosClusterLoad(t *testing.T) {
 		}
 	}()
 	for _, id := range ids {
-		requireComplete(t, s, id)
+		s.RequireComplete(context.Background(), id, 6*time.Minute)
 	}
 	close(done)
 	<-stopped
@@ -393,7 +370,7 @@ func TestChaosClusterNoCPUPool(t *testing.T) {
 	s.StartWorker()
 	s.StartServe()
 	id := process(t, s, "rec-no-cpu-pool")
-	requireComplete(t, s, id)
+	s.RequireComplete(context.Background(), id, 6*time.Minute)
 	p := placement(t, s.Namespace)
 	require.Equal(t, [2]int{0, 3}, p["pad_track"], "pad_track ran elsewhere (cpu, other)")
 	require.Equal(t, [2]int{0, 1}, p["mixdown_tracks"], "mixdown_tracks ran elsewhere (cpu, other)")

@@ -482,6 +482,40 @@ func (s *Stack) WaitStatus(ctx context.Context, id string, timeout time.Duration
 	}
 }
 
+// RequireComplete waits for a run of the transcript to end and checks
+// that it is whole: words, none twice (a retried or duplicated step would
+// store them again), a gapless event sequence and the mixed-down audio.
+func (s *Stack) RequireComplete(ctx context.Context, id string, timeout time.Duration) {
+	s.t.Helper()
+	tr := s.WaitStatus(ctx, id, timeout, parley.StatusEnded, parley.StatusError)
+	if tr.Status != parley.StatusEnded {
+		s.t.Fatalf("transcript %s is %s: %+v", id, tr.Status, tr.Error)
+	}
+	words, err := s.DB.ListWords(ctx, id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if len(words) == 0 {
+		s.t.Fatalf("transcript %s ended without words", id)
+	}
+	seen := map[string]bool{}
+	for _, w := range words {
+		k := fmt.Sprintf("%d/%.3f", w.Speaker, w.Start)
+		if seen[k] {
+			s.t.Fatalf("transcript %s: duplicated word %+v", id, w)
+		}
+		seen[k] = true
+	}
+	for i, ev := range s.Events(ctx, id) {
+		if ev.Seq != int64(i+1) {
+			s.t.Fatalf("transcript %s: event %d has seq %d (a gap or a duplicate)", id, i+1, ev.Seq)
+		}
+	}
+	if tr.AudioKey == "" {
+		s.t.Fatalf("transcript %s ended without its mixed-down audio", id)
+	}
+}
+
 // WaitFor polls cond (reading local state) until it holds or timeout.
 func (s *Stack) WaitFor(what string, timeout time.Duration, cond func() bool) {
 	s.t.Helper()
