@@ -173,6 +173,7 @@ func (db *DB) ListTracks(ctx context.Context, transcriptID string) ([]TrackState
 			&t.Source, &t.Padded.Ext); err != nil {
 			return nil, wrapDBError("list tracks", err)
 		}
+		t.Padded.Source = t.Source // one column: what SetTrackPadded recorded
 		out = append(out, t)
 	}
 	return out, wrapDBError("list tracks", rows.Err())

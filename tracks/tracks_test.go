@@ -35,12 +35,13 @@ func (m *memStore) GetTrack(_ context.Context, _ string, idx int) (*store.TrackS
 		return nil, parley.Errorf(parley.ENOTFOUND, "track %d not found", idx)
 	}
 	t := m.track
+	t.Padded.Source = t.Source // as the database has it: one column
 	return &t, nil
 }
 
 func (m *memStore) SetTrackPadded(_ context.Context, _ string, _ int, offset, duration float64, p store.PaddedTrack) error {
 	m.padded++
-	m.track.StartOffset, m.track.Duration, m.track.Padded = &offset, &duration, p
+	m.track.StartOffset, m.track.Duration, m.track.Padded, m.track.Source = &offset, &duration, p, p.Source
 	return nil
 }
 
