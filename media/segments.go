@@ -37,7 +37,9 @@ const (
 
 // Segment is one gapless stretch of a track, written by stream copy (no
 // decoding, no encoding) into a file of the original's container with its
-// timestamps rebased to start at 0.
+// timestamps rebased to start at 0. Segments carry no metadata tags: a
+// tag describing the whole track (parley-sim's text) would be wrong for
+// each part.
 type Segment struct {
 	// Path of the segment's file (SegmentPath).
 	Path string `json:"path"`
