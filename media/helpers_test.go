@@ -35,8 +35,8 @@ type trackSpec struct {
 	gapAt    float64
 	gapLen   float64
 	moreGaps [][2]float64 // further gaps: [at, length] on the source's clock
-	codec    []string // default libopus 48 kb/s
-	ext      string   // default webm
+	codec    []string     // default libopus 48 kb/s
+	ext      string       // default webm
 	metadata map[string]string
 }
 
