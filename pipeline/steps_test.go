@@ -380,15 +380,23 @@ func TestCleanupConsent(t *testing.T) {
 	db2.tracks = []store.TrackState{
 		{Track: parley.Track{Index: 0, Bucket: "daily", Key: "a.webm"}, Source: store.SourceOriginal},
 		{Track: parley.Track{Index: 1, Bucket: "work", Key: other}, Source: store.SourcePadded},
+		// Split at its mute gaps; finalize has not run (the segments and
+		// their list are still there).
+		{Track: parley.Track{Index: 2, Bucket: "daily", Key: "c.webm"}, Source: store.SourceSegments,
+			Padded: store.PaddedTrack{Bucket: "work", Key: tracks.SegmentsKey(tid, 2), Source: store.SourceSegments}},
 	}
 	s2 := newSteps(t, db2)
-	st2 := newFakeStorage("daily/a.webm", "work/"+other)
+	st2 := newFakeStorage("daily/a.webm", "work/"+other, "daily/c.webm", "work/"+tracks.SegmentsKey(tid, 2),
+		"work/"+tracks.SegmentKey(tid, 2, 0, "webm"), "work/"+tracks.SegmentKey(tid, 2, 1, "webm"))
 	s2.Storage = st2
 	out, err = s2.CleanupConsent(ctx, Input{TranscriptID: tid})
 	require.NoError(t, err)
-	require.Equal(t, []string{"daily/a.webm"}, st2.deleted)
-	require.Len(t, out.Tracks, 2)
+	sort.Strings(st2.deleted)
+	require.Equal(t, []string{"daily/a.webm", "daily/c.webm", "work/" + tracks.SegmentKey(tid, 2, 0, "webm"),
+		"work/" + tracks.SegmentKey(tid, 2, 1, "webm"), "work/" + tracks.SegmentsKey(tid, 2)}, st2.deleted)
+	require.Len(t, out.Tracks, 3)
 	require.Equal(t, TrackCleanup{Track: 0, Source: store.SourceOriginal, Original: "deleted"}, out.Tracks[0])
 	require.Equal(t, store.SourcePadded, out.Tracks[1].Source)
 	require.Contains(t, out.Tracks[1].Original, "kept")
+	require.Equal(t, TrackCleanup{Track: 2, Source: store.SourceSegments, Original: "deleted"}, out.Tracks[2])
 }
