@@ -111,9 +111,11 @@ type StepRecord struct {
 	Error         string     `json:"error,omitempty"`
 	// Source, on track steps, is what the speech recogniser got for the
 	// track: "original" (the raw track as it is, word times shifted by
-	// its offset) or "padded" (a copy on meeting time: gaps filled, or a
-	// format or size the recogniser does not take). Empty before
-	// pad_track ran.
+	// its offset), "segments" (the raw track split at its mute gaps by
+	// stream copy, no re-encode: each segment sent on its own, its word
+	// times shifted by the segment's start) or "padded" (a copy on
+	// meeting time: gaps filled, or a format or size the recogniser does
+	// not take). Empty before pad_track ran.
 	Source string `json:"source,omitempty"`
 	// Note says what the step did when worth saying, e.g. why it was
 	// skipped ("email is off: SMTP_HOST is not set") or "sent to 3

@@ -108,13 +108,16 @@ func reference(t *testing.T, dir string, tracks []string, offsets []float64) []u
 // ours does Parley's media steps with the parley binary and the pipeline's
 // own options: each track through pad_track's pad (offset as a shift; with
 // --reuse-original a gapless track in a format the recogniser takes is
-// sent as it is, so only its packets' timestamps are read, else it is
-// re-encoded to a 16 kHz mono MP3, FormatASR), then one mixdown from the
+// sent as it is, so only its packets' timestamps are read, with
+// --split-gaps a WebM/Opus track with mute gaps is split into segments by
+// stream copy, else it is re-encoded to a 16 kHz mono MP3, FormatASR),
+// then one mixdown from the
 // original tracks that also computes the waveform.
 func ours(t *testing.T, bin, dir string, tracks []string) []usage {
 	var us []usage
 	for i, tr := range tracks {
-		us = append(us, measure(t, bin, "media", "pad", "--shift", "--reuse-original", tr, filepath.Join(dir, fmt.Sprintf("padded-%d.mp3", i))))
+		us = append(us, measure(t, bin, "media", "pad", "--shift", "--reuse-original", "--split-gaps", tr,
+			filepath.Join(dir, fmt.Sprintf("padded-%d.mp3", i))))
 	}
 	args := []string{"media", "mixdown", "-o", filepath.Join(dir, "mix.mp3"), "--waveform", filepath.Join(dir, "w.json")}
 	us = append(us, measure(t, bin, append(args, tracks...)...))
@@ -150,7 +153,8 @@ func TestMediaAgainstFFmpegCLI(t *testing.T) {
 		minutes int
 		offsets []float64
 		// daily uses the latency benchmark's meeting instead: four
-		// Daily-like tracks, one with a mute gap (padded, not reused).
+		// Daily-like tracks, one with a mute gap (split at it, not
+		// re-encoded).
 		daily bool
 	}{
 		{"1 track x 60 min", 60, []float64{3}, false},

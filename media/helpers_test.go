@@ -34,8 +34,9 @@ type trackSpec struct {
 	channels int // default 1
 	gapAt    float64
 	gapLen   float64
-	codec    []string // default libopus 48 kb/s
-	ext      string   // default webm
+	moreGaps [][2]float64 // further gaps: [at, length] on the source's clock
+	codec    []string     // default libopus 48 kb/s
+	ext      string       // default webm
 	metadata map[string]string
 }
 
@@ -112,9 +113,14 @@ func makeTrack(dir string, n int, s trackSpec) (string, error) {
 	args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
 		"-i", fmt.Sprintf("aevalsrc='%s':s=%d:c=%s:d=%g", expr, s.rate, layout, s.duration)}
 	if s.gapLen > 0 {
-		// Shift the timestamps of everything after gapAt: the encoder
-		// carries them into the packets (checked with ffprobe by callers).
-		args = append(args, "-af", fmt.Sprintf("asetpts='if(gte(T,%g),PTS+%g/TB,PTS)'", s.gapAt, s.gapLen))
+		// Shift the timestamps of everything after gapAt (and each further
+		// gap's at): the encoder carries them into the packets (checked
+		// with ffprobe by callers).
+		shift := fmt.Sprintf("gte(T,%g)*%g", s.gapAt, s.gapLen)
+		for _, g := range s.moreGaps {
+			shift += fmt.Sprintf("+gte(T,%g)*%g", g[0], g[1])
+		}
+		args = append(args, "-af", fmt.Sprintf("asetpts='PTS+(%s)/TB'", shift))
 	}
 	codec := s.codec
 	if codec == nil {

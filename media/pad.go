@@ -41,9 +41,21 @@ type PadOptions struct {
 	// with the Shift to add to word times. Ignored with LeadingSilence.
 	// Defaults to false.
 	ReuseOriginal bool
-	// MaxOriginalBytes bounds the size of an original that is reused.
-	// Defaults to MaxUploadBytes.
+	// MaxOriginalBytes bounds the size of an original that is reused, and
+	// of each segment of a split one. Defaults to MaxUploadBytes.
 	MaxOriginalBytes int64
+	// SplitGaps, with ReuseOriginal, lets Pad skip the re-encode of a
+	// track whose only problem is mute gaps: Opus in WebM or Ogg whose
+	// every timestamp jump is a gap of at least MinSplitGap, with at most
+	// MaxSegments stretches of at least MinSegment between them, each of
+	// at most MaxOriginalBytes. Pad then copies each stretch's packets
+	// (no decoding) into its own file, SegmentPath(dst, k, Ext), and
+	// returns them in PadResult.Segments, each with its Shift; dst itself
+	// is not written. Any other track is padded. Defaults to false.
+	SplitGaps bool
+	// MaxSegments bounds the segments of a split track. Defaults to
+	// DefaultMaxSegments.
+	MaxSegments int
 }
 
 // PadResult describes a padded track.
@@ -62,8 +74,13 @@ type PadResult struct {
 	// UseOriginal tells that nothing was written: the original is fit for
 	// the speech recogniser as it is (see PadOptions.ReuseOriginal).
 	UseOriginal bool `json:"use_original,omitempty"`
+	// Segments, when not empty, are the files written instead of dst: the
+	// original split at its mute gaps (see PadOptions.SplitGaps). Shift
+	// is then the first segment's.
+	Segments []Segment `json:"segments,omitempty"`
 	// Ext and ContentType describe the file to upload (the original's
-	// with UseOriginal); Size is its size in bytes.
+	// with UseOriginal, the segments' with Segments); Size is its size in
+	// bytes (the segments' total).
 	Ext         string `json:"ext"`
 	ContentType string `json:"content_type"`
 	Size        int64  `json:"size"`
@@ -80,7 +97,7 @@ func Pad(ctx context.Context, src, dst string, opts PadOptions) (PadResult, erro
 		f = FormatASR
 	}
 	if opts.ReuseOriginal && !opts.LeadingSilence {
-		res, ok, err := reuseOriginal(ctx, src, opts)
+		res, ok, err := reuseOriginal(ctx, src, dst, opts)
 		if err != nil {
 			return PadResult{}, fmt.Errorf("pad: %w", err)
 		}
@@ -201,14 +218,18 @@ var asrContainers = map[string]struct {
 // so, returns its result: no timestamp jump (so the recogniser's times are
 // file times), a container the endpoint takes, a size under the limit. The
 // shift is the first decoded sample's timestamp, as Pad would place it.
-func reuseOriginal(ctx context.Context, src string, opts PadOptions) (PadResult, bool, error) {
+// With SplitGaps, a track whose only jumps are mute gaps is split into
+// segments instead (canSplit, writeSegments).
+func reuseOriginal(ctx context.Context, src, dst string, opts PadOptions) (PadResult, bool, error) {
 	scan, err := scanTimestamps(ctx, src)
 	if err != nil {
 		return PadResult{}, false, err
 	}
 	kind, ok := asrContainers[scan.format]
 	maxBytes := cmp.Or(opts.MaxOriginalBytes, MaxUploadBytes)
-	if !ok || !contains(kind.codecs, scan.codec) || scan.jumps > 0 || scan.size <= 0 || scan.size > maxBytes {
+	reuse := ok && contains(kind.codecs, scan.codec) && scan.jumps == 0 && scan.size > 0 && scan.size <= maxBytes
+	split := !reuse && opts.SplitGaps && canSplit(scan, cmp.Or(opts.MaxSegments, DefaultMaxSegments), maxBytes)
+	if !reuse && !split {
 		return PadResult{}, false, nil
 	}
 	// The first sample's place, exactly as Pad computes it.
@@ -216,10 +237,23 @@ func reuseOriginal(ctx context.Context, src string, opts PadOptions) (PadResult,
 	if err != nil {
 		return PadResult{}, false, err
 	}
-	offset := float64(t.offset) / 48000
+	offset, delta := float64(t.offset)/48000, float64(t.shift)/48000
 	t.close()
-	return PadResult{Offset: round3(offset), Duration: round3(scan.duration), Shift: offset, UseOriginal: true,
-		Ext: kind.ext, ContentType: kind.contentType, Size: scan.size}, true, nil
+	res := PadResult{Offset: round3(offset), Duration: round3(scan.duration), Shift: offset, Ext: kind.ext,
+		ContentType: kind.contentType}
+	if reuse {
+		res.UseOriginal, res.Size = true, scan.size
+		return res, true, nil
+	}
+	segs, err := writeSegments(ctx, src, dst, scan, delta, maxBytes)
+	if err != nil || segs == nil {
+		return PadResult{}, false, err
+	}
+	res.Segments, res.Shift = segs, segs[0].Shift
+	for _, s := range segs {
+		res.Size += s.Size
+	}
+	return res, true, nil
 }
 
 func contains(xs []string, x string) bool {
@@ -237,7 +271,26 @@ type timestampScan struct {
 	size          int64
 	jumps         int // discontinuities over fillTolerance, either way
 	duration      float64
+	// runs are the gapless stretches of packets (at most maxRuns are
+	// kept; manyRuns tells there were more); splittable is false when a
+	// jump is not a gap of at least MinSplitGap (an overlap, a shorter
+	// gap, a packet without a timestamp).
+	runs       []packetRun
+	manyRuns   bool
+	splittable bool
 }
+
+// packetRun is a stretch of packets without a timestamp jump: its first
+// packet's timestamp (stream time base and s), its end (s) and the bytes
+// of its packets.
+type packetRun struct {
+	firstTS    int64
+	start, end float64
+	bytes      int64
+}
+
+// maxRuns bounds the runs a scan keeps.
+const maxRuns = 256
 
 // scanTimestamps demuxes src and counts timestamp discontinuities of the
 // audio stream over fillTolerance (gaps or overlaps).
@@ -254,6 +307,7 @@ func scanTimestamps(ctx context.Context, src string) (timestampScan, error) {
 	tb := in.stream.TimeBase().Float64()
 	pkt := astiav.AllocPacket()
 	defer pkt.Free()
+	s.splittable = true
 	first, lastEnd := math.NaN(), math.NaN()
 	for n := 0; ; n++ {
 		if n%256 == 0 && ctx.Err() != nil {
@@ -272,14 +326,30 @@ func scanTimestamps(ctx context.Context, src string) (timestampScan, error) {
 			}
 			if ts == astiav.NoPtsValue {
 				s.jumps++ // cannot tell: do not reuse
+				s.splittable = false
 			} else {
 				t := float64(ts) * tb
-				if math.IsNaN(first) {
+				newRun := math.IsNaN(first)
+				if newRun {
 					first = t
-				} else if math.Abs(t-lastEnd) > fillTolerance {
+				} else if d := t - lastEnd; math.Abs(d) > fillTolerance {
 					s.jumps++
+					newRun = true
+					if d < MinSplitGap {
+						s.splittable = false
+					}
+				}
+				switch {
+				case newRun && len(s.runs) < maxRuns:
+					s.runs = append(s.runs, packetRun{firstTS: ts, start: t})
+				case newRun:
+					s.manyRuns = true
 				}
 				lastEnd = t + float64(pkt.Duration())*tb
+				if r := &s.runs[len(s.runs)-1]; !s.manyRuns {
+					r.end = lastEnd
+					r.bytes += int64(pkt.Size())
+				}
 			}
 		}
 		pkt.Unref()

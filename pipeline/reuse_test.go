@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,10 +53,13 @@ func sha256File(t *testing.T, path string) string {
 
 // TestReuseOriginals: a gapless WebM track goes to the recogniser as it is
 // (the very bytes that were stored) and its words land on meeting time by
-// its offset; a track with a mute gap is still padded (gap filled), and its
-// words after the gap land on meeting time too. Both within 20 ms. The
-// audit says which path each track took; finalize deletes the padded copy
-// and never the original.
+// its offset; a Daily-like track with a 5-minute mute gap is split at the
+// gap into two segments by stream copy, each sent on its own, and its
+// words land on meeting time on both sides of the gap; a track with a
+// short (jitter) gap is still padded (gap filled), and its words after the
+// gap land on meeting time too. All within 20 ms. The audit says which
+// path each track took; finalize deletes the padded copy, the segments and
+// their list, and never an original.
 func TestReuseOriginals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -63,38 +67,56 @@ func TestReuseOriginals(t *testing.T) {
 	s.StartWorker()
 	s.StartServe()
 	dir := t.TempDir()
-	// Bursts start 5 ms into the simulated recogniser's 20 ms frames.
-	const offA, offB = 2.5, 1.0
-	const gapAt, gapLen = 3.0, 2.0
+	// Bursts start 5 ms into the simulated recogniser's 20 ms frames, as
+	// placed on meeting time by the WebM timestamps (7 ms before the
+	// signal: the Opus pre-skip and the millisecond timestamps); the
+	// segment after the mute starts 34 ms after the mute's place on the
+	// source's clock (the next packet, less the pre-skip).
+	const offA, offB, offC = 2.5, 1.0, 1.5
+	const muteAt, muteLen = 3.0, 300.0
+	const jitterAt, jitterLen = 3.0, 0.3
 	a := burstTrack(t, dir, "a.webm", 8, offA, [][2]float64{{1.005, 0.6}, {4.305, 0.5}}, 440, 0, 0)
-	b := burstTrack(t, dir, "b.webm", 8, offB, [][2]float64{{1.205, 0.6}, {5.005, 0.6}}, 660, gapAt, gapLen)
+	b := burstTrack(t, dir, "b.webm", 8, offB, [][2]float64{{1.205, 0.6}, {5.046, 0.6}}, 660, muteAt, muteLen)
+	c := burstTrack(t, dir, "c.webm", 8, offC, [][2]float64{{1.205, 0.6}, {5.005, 0.6}}, 550, jitterAt, jitterLen)
 	want := map[int][]float64{
 		0: {offA + 1.005, offA + 4.305},
-		1: {offB + 1.205, offB + 5.005 + gapLen}, // the second burst comes after the gap
+		1: {offB + 1.205, offB + 5.046 + muteLen}, // the second burst comes after the mute
+		2: {offC + 1.205, offC + 5.005 + jitterLen},
 	}
-	keyA := s.Upload(ctx, a, "reuse/a.webm")
-	keyB := s.Upload(ctx, b, "reuse/b.webm")
+	keys := []string{s.Upload(ctx, a, "reuse/a.webm"), s.Upload(ctx, b, "reuse/b.webm"), s.Upload(ctx, c, "reuse/c.webm")}
 	var acc accepted
 	require.Equal(t, 202, s.API(ctx, "POST", "/v1/process", map[string]any{"tracks": []map[string]string{
-		{"s3_key": keyA}, {"s3_key": keyB}}}, &acc))
+		{"s3_key": keys[0]}, {"s3_key": keys[1]}, {"s3_key": keys[2]}}}, &acc))
 	tr := s.WaitStatus(ctx, acc.TranscriptID, 3*time.Minute, parley.StatusEnded, parley.StatusError)
 	require.Equal(t, parley.StatusEnded, tr.Status, "error: %+v", tr.Error)
 
 	// What reached the recogniser.
 	reqs, err := (&sim.Client{Base: s.SimURL}).Requests(ctx, sim.EndpointASR)
 	require.NoError(t, err)
-	require.Len(t, reqs, 2)
 	byName := map[string]sim.Request{}
 	for _, r := range reqs {
-		byName[filepath.Ext(r.Fields["file"])] = r
+		byName[r.Fields["file"]] = r
 	}
-	require.Contains(t, byName, ".webm", "the gapless track is sent as WebM: %+v", reqs)
-	require.Equal(t, sha256File(t, a), byName[".webm"].Fields["file_sha256"], "byte-identical to the original")
+	require.Len(t, byName, 4, "one request per file: %+v", reqs)
+	require.Contains(t, byName, "a.webm", "the gapless track is sent as it is: %+v", reqs)
+	require.Equal(t, sha256File(t, a), byName["a.webm"].Fields["file_sha256"], "byte-identical to the original")
 	st, err := os.Stat(a)
 	require.NoError(t, err)
-	require.Equal(t, fmt.Sprint(st.Size()), byName[".webm"].Fields["file_size"])
-	require.Contains(t, byName, ".mp3", "the track with a gap is padded: %+v", reqs)
-	require.NotEqual(t, sha256File(t, b), byName[".mp3"].Fields["file_sha256"])
+	require.Equal(t, fmt.Sprint(st.Size()), byName["a.webm"].Fields["file_size"])
+	// The muted track, as two WebM segments (stream copies: together
+	// about the original's size).
+	var segBytes int64
+	for k := range 2 {
+		name := fmt.Sprintf("padded_1.seg%03d.webm", k)
+		require.Contains(t, byName, name, "the muted track is sent as segments: %+v", reqs)
+		n, err := strconv.ParseInt(byName[name].Fields["file_size"], 10, 64)
+		require.NoError(t, err)
+		segBytes += n
+	}
+	stB, err := os.Stat(b)
+	require.NoError(t, err)
+	require.InEpsilon(t, stB.Size(), segBytes, 0.15, "segments of %d bytes for an original of %d", segBytes, stB.Size())
+	require.Contains(t, byName, "padded_2.mp3", "the track with a jitter gap is padded: %+v", reqs)
 
 	// Words on meeting time: each burst's first word within 20 ms.
 	words, err := s.DB.ListWords(ctx, tr.ID)
@@ -122,13 +144,15 @@ func TestReuseOriginals(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]string{"pad_track/0": store.SourceOriginal, "transcribe_track/0": store.SourceOriginal,
-		"pad_track/1": store.SourcePadded, "transcribe_track/1": store.SourcePadded}, sources)
+		"pad_track/1": store.SourceSegments, "transcribe_track/1": store.SourceSegments,
+		"pad_track/2": store.SourcePadded, "transcribe_track/2": store.SourcePadded}, sources)
 
-	// finalize deleted the padded copy, and only it.
+	// finalize deleted the padded copy, the segments and their list, and
+	// only them.
 	left, err := s.S3.List(ctx, s.S3.Bucket(), tr.ID+"/tracks/")
 	require.NoError(t, err)
-	require.Empty(t, left, "no padded copy is left")
-	for _, k := range []string{keyA, keyB} {
+	require.Empty(t, left, "no padded copy or segment is left")
+	for _, k := range keys {
 		ok, err := s.S3.Exists(ctx, s.S3.Bucket(), k)
 		require.NoError(t, err)
 		require.True(t, ok, "the original %s is kept", k)

@@ -336,9 +336,11 @@ func (s *Steps) GenerateWaveform(ctx context.Context, in Input) (WaveformOutput,
 type FinalizeOutput struct {
 	Status        parley.Status `json:"status"`
 	DeletedPadded int           `json:"deleted_padded"`
-	// TracksOriginal and TracksPadded count the tracks the recogniser got
-	// as they were and as padded copies.
+	// TracksOriginal, TracksSegments and TracksPadded count the tracks
+	// the recogniser got as they were, split at their mute gaps, and as
+	// padded copies.
 	TracksOriginal int `json:"tracks_original"`
+	TracksSegments int `json:"tracks_segments"`
 	TracksPadded   int `json:"tracks_padded"`
 }
 
@@ -349,9 +351,10 @@ type FinalizeOutput struct {
 //
 // The padded files it deletes are what pad_track wrote under the
 // transcript's tracks.PaddedPrefix in the working bucket (of this run or an
-// earlier one), never anything else: not a reused original (recorded as
-// the track's padded file), not an upload under the transcript's prefix,
-// not a key that is one of the tracks' originals.
+// earlier one: padded copies, segments of split tracks and their lists),
+// never anything else: not a reused original (recorded as the track's
+// padded file), not an upload under the transcript's prefix, not a key
+// that is one of the tracks' originals.
 func (s *Steps) Finalize(ctx context.Context, in Input) (FinalizeOutput, error) {
 	trs, err := s.DB.ListTracks(ctx, in.TranscriptID)
 	if err != nil {
@@ -364,6 +367,8 @@ func (s *Steps) Finalize(ctx context.Context, in Input) (FinalizeOutput, error) 
 		switch tr.Source {
 		case store.SourceOriginal:
 			out.TracksOriginal++
+		case store.SourceSegments:
+			out.TracksSegments++
 		case store.SourcePadded:
 			out.TracksPadded++
 		}
@@ -421,7 +426,8 @@ type CleanupOutput struct {
 type TrackCleanup struct {
 	Track int `json:"track"`
 	// Source is what the recogniser got: "original" (the raw track itself;
-	// there was no copy) or "padded" (a copy, deleted by finalize or here).
+	// there was no copy), "segments" (stream copies of its gapless parts)
+	// or "padded" (a copy); copies are deleted by finalize or here.
 	Source string `json:"source"`
 	// Original is "deleted", or why the raw track was kept: another
 	// transcript that keeps its audio uses it, or it lies under another

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-dev/parley"
 	"github.com/parley-dev/parley/store"
+	"github.com/parley-dev/parley/tracks"
 )
 
 // Fast tier: each step called directly with the fakes of fakes_test.go.
@@ -326,19 +327,26 @@ func TestFinalize(t *testing.T) {
 		// original.
 		{Track: parley.Track{Index: 2, Bucket: "work", Key: tid + "/uploads/c.webm"}, Source: store.SourceOriginal,
 			Padded: store.PaddedTrack{Bucket: "work", Key: tid + "/uploads/c.webm"}},
+		// Split at its mute gaps: the list and its segments.
+		{Track: parley.Track{Index: 3, Bucket: "daily", Key: "d.webm"}, Source: store.SourceSegments,
+			Padded: store.PaddedTrack{Bucket: "work", Key: tracks.SegmentsKey(tid, 3)}},
 	}
 	db.words = words(2)
 	s := newSteps(t, db)
 	st := newFakeStorage("work/"+tid+"/tracks/padded_0.wav", "daily/b.webm", "work/"+tid+"/uploads/c.webm",
 		// Padded by an earlier run, before the track was reused.
-		"work/"+tid+"/tracks/padded_2.mp3")
+		"work/"+tid+"/tracks/padded_2.mp3",
+		"daily/d.webm", "work/"+tracks.SegmentsKey(tid, 3), "work/"+tracks.SegmentKey(tid, 3, 0, "webm"),
+		"work/"+tracks.SegmentKey(tid, 3, 1, "webm"))
 	s.Storage = st
 	out, err := s.Finalize(context.Background(), Input{TranscriptID: tid})
 	require.NoError(t, err)
-	require.Equal(t, FinalizeOutput{Status: parley.StatusEnded, DeletedPadded: 2, TracksOriginal: 2, TracksPadded: 1}, out)
+	require.Equal(t, FinalizeOutput{Status: parley.StatusEnded, DeletedPadded: 5, TracksOriginal: 2, TracksSegments: 1, TracksPadded: 1}, out)
 	sort.Strings(st.deleted)
-	require.Equal(t, []string{"work/" + tid + "/tracks/padded_0.wav", "work/" + tid + "/tracks/padded_2.mp3"}, st.deleted,
-		"the padded copies, and no original")
+	require.Equal(t, []string{"work/" + tid + "/tracks/padded_0.wav", "work/" + tid + "/tracks/padded_2.mp3",
+		"work/" + tid + "/tracks/padded_3.seg000.webm", "work/" + tid + "/tracks/padded_3.seg001.webm",
+		"work/" + tid + "/tracks/padded_3.segments.json"}, st.deleted,
+		"the padded copies, the segments and their list, and no original")
 	require.Equal(t, parley.StatusEnded, db.t.Status)
 	require.Equal(t, []string{parley.EventTranscript, parley.EventStatus}, db.eventNames(), "the transcript, then ended")
 	require.Equal(t, 1, db.refreshed)
@@ -372,15 +380,23 @@ func TestCleanupConsent(t *testing.T) {
 	db2.tracks = []store.TrackState{
 		{Track: parley.Track{Index: 0, Bucket: "daily", Key: "a.webm"}, Source: store.SourceOriginal},
 		{Track: parley.Track{Index: 1, Bucket: "work", Key: other}, Source: store.SourcePadded},
+		// Split at its mute gaps; finalize has not run (the segments and
+		// their list are still there).
+		{Track: parley.Track{Index: 2, Bucket: "daily", Key: "c.webm"}, Source: store.SourceSegments,
+			Padded: store.PaddedTrack{Bucket: "work", Key: tracks.SegmentsKey(tid, 2), Source: store.SourceSegments}},
 	}
 	s2 := newSteps(t, db2)
-	st2 := newFakeStorage("daily/a.webm", "work/"+other)
+	st2 := newFakeStorage("daily/a.webm", "work/"+other, "daily/c.webm", "work/"+tracks.SegmentsKey(tid, 2),
+		"work/"+tracks.SegmentKey(tid, 2, 0, "webm"), "work/"+tracks.SegmentKey(tid, 2, 1, "webm"))
 	s2.Storage = st2
 	out, err = s2.CleanupConsent(ctx, Input{TranscriptID: tid})
 	require.NoError(t, err)
-	require.Equal(t, []string{"daily/a.webm"}, st2.deleted)
-	require.Len(t, out.Tracks, 2)
+	sort.Strings(st2.deleted)
+	require.Equal(t, []string{"daily/a.webm", "daily/c.webm", "work/" + tracks.SegmentKey(tid, 2, 0, "webm"),
+		"work/" + tracks.SegmentKey(tid, 2, 1, "webm"), "work/" + tracks.SegmentsKey(tid, 2)}, st2.deleted)
+	require.Len(t, out.Tracks, 3)
 	require.Equal(t, TrackCleanup{Track: 0, Source: store.SourceOriginal, Original: "deleted"}, out.Tracks[0])
 	require.Equal(t, store.SourcePadded, out.Tracks[1].Source)
 	require.Contains(t, out.Tracks[1].Original, "kept")
+	require.Equal(t, TrackCleanup{Track: 2, Source: store.SourceSegments, Original: "deleted"}, out.Tracks[2])
 }

@@ -284,7 +284,13 @@ func TestTracksWordsTopics(t *testing.T) {
 	err = db.ReplaceTrackWords(ctx, tr.ID, 1, []parley.Word{{Text: "x", Speaker: 0}})
 	require.Equal(t, parley.EINTERNAL, parley.ErrorCode(err))
 
-	require.NoError(t, db.SetTrackPadded(ctx, tr.ID, 0, 1.25, 60, store.PaddedTrack{Bucket: "b", Key: "p0", Size: 10}))
+	require.NoError(t, db.SetTrackPadded(ctx, tr.ID, 0, 1.25, 60, store.PaddedTrack{Bucket: "b", Key: "p0", Size: 10,
+		Source: store.SourceSegments, Ext: "webm", SHA256: "s", Shift: 1.5, RunID: "r"}))
+	got0, err := db.GetTrack(ctx, tr.ID, 0)
+	require.NoError(t, err)
+	require.Equal(t, store.PaddedTrack{Bucket: "b", Key: "p0", Size: 10, Source: store.SourceSegments, Ext: "webm", SHA256: "s",
+		Shift: 1.5, RunID: "r"}, got0.Padded, "what was recorded, source included")
+	require.Equal(t, store.SourceSegments, got0.Source)
 	err = db.SetTracks(ctx, tr.ID, []parley.Track{{Bucket: "b", Key: "other"}})
 	require.Equal(t, parley.ECONFLICT, parley.ErrorCode(err), "tracks of a run under way cannot be swapped")
 	require.NoError(t, db.SetTracks(ctx, tr.ID, []parley.Track{{Bucket: "b", Key: "k0"}, {Bucket: "b", Key: "k1"}}),

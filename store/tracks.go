@@ -15,8 +15,9 @@ type TrackState struct {
 	Duration    *float64
 	Padded      PaddedTrack
 	Transcribed bool
-	// Source is what pad_track sent to the recogniser (SourceOriginal or
-	// SourcePadded; "" before it ran). Unlike Padded it outlives finalize.
+	// Source is what pad_track sent to the recogniser (SourceOriginal,
+	// SourceSegments or SourcePadded; "" before it ran). Unlike Padded it
+	// outlives finalize.
 	Source string
 }
 
@@ -28,6 +29,12 @@ const (
 	// SourcePadded: a copy on meeting time under the transcript's prefix,
 	// deleted by finalize.
 	SourcePadded = "padded"
+	// SourceSegments: the raw track split at its mute gaps by stream copy
+	// (no re-encode), each segment sent on its own and its word times
+	// shifted by the segment's start; PaddedTrack names the list of
+	// segments (package tracks), and the list and the segments lie under
+	// the transcript's prefix, deleted by finalize like a padded copy.
+	SourceSegments = "segments"
 )
 
 // PaddedTrack is the result of pad_track: where the meeting-time audio is
@@ -40,7 +47,7 @@ type PaddedTrack struct {
 	Shift  float64 `json:"shift"`
 	// RunID is the pipeline run that made the file.
 	RunID string `json:"run_id"`
-	// Source is SourceOriginal or SourcePadded.
+	// Source is SourceOriginal, SourceSegments or SourcePadded.
 	Source string `json:"source"`
 	// Ext is the file extension the recogniser must see ("webm", "mp3"):
 	// an original's key may have none.
@@ -166,6 +173,7 @@ func (db *DB) ListTracks(ctx context.Context, transcriptID string) ([]TrackState
 			&t.Source, &t.Padded.Ext); err != nil {
 			return nil, wrapDBError("list tracks", err)
 		}
+		t.Padded.Source = t.Source // one column: what SetTrackPadded recorded
 		out = append(out, t)
 	}
 	return out, wrapDBError("list tracks", rows.Err())

@@ -165,8 +165,12 @@ type Config struct {
 	// to the speech recogniser as it is when it needs no gap filling and
 	// its container, codec and size are ones the backend takes (WebM/Ogg
 	// Opus, MP3, FLAC, WAV, M4A, at most TRANSCRIPT_MAX_UPLOAD_BYTES);
-	// word times are then shifted by the track's offset. false pads every
-	// track. Default true.
+	// word times are then shifted by the track's offset. It also lets
+	// pad_track split a WebM/Ogg Opus track whose only timestamp jumps
+	// are mute gaps (media.MinSplitGap and up) into gapless segments by
+	// stream copy instead of re-encoding it, each segment at most
+	// TRANSCRIPT_MAX_UPLOAD_BYTES and transcribed on its own. false pads
+	// every track. Default true.
 	ReuseOriginals bool
 	// MaxConnections (PARLEY_HTTP_MAX_CONNECTIONS) caps the connections
 	// serve holds open; more wait to be accepted. Default 1024.

@@ -21,7 +21,7 @@ func init() { register("media", "probe, pad, mix and draw audio tracks", runMedi
 
 const mediaUsage = `usage:
   parley media probe FILE
-  parley media pad [--offset S|auto] [--shift] [--reuse-original] IN OUT
+  parley media pad [--offset S|auto] [--shift] [--reuse-original [--split-gaps]] IN OUT
   parley media mixdown -o OUT.mp3 [--waveform OUT.json] IN...
   parley media waveform IN
   parley media split [--max-duration S] [--max-bytes N] IN DIR
@@ -32,7 +32,11 @@ pad writes OUT in the format its extension names: .mp3 (16 kHz mono MP3,
 the default for the speech recogniser), .ogg/.opus (16 kHz mono Opus) or
 .flac (16 kHz mono FLAC). With --shift the file starts at the track's first
 sample instead of at meeting time 0, and "shift" in the output tells the
-meeting time of that sample.`
+meeting time of that sample. With --reuse-original nothing is written when
+the original can go to the recogniser as it is ("use_original"); with
+--split-gaps too, a WebM/Ogg Opus track whose only timestamp jumps are mute
+gaps is split into OUT.seg000.webm, OUT.seg001.webm... by stream copy
+("segments", each with its "shift").`
 
 // runMedia is `parley media`: the media engine's operations on local files
 // or URLs (see ../../shared/spec/contract.md §1).
@@ -105,11 +109,12 @@ func mediaPad(ctx context.Context, env *Env, out *json.Encoder, args []string) e
 	offset := fs.String("offset", "auto", "start offset in seconds, or auto (from the track's timestamps)")
 	shift := fs.Bool("shift", false, "start the file at the track's first sample (no leading silence); print the shift")
 	reuse := fs.Bool("reuse-original", false, "with --shift: write nothing when the original can go to the recogniser as is")
+	split := fs.Bool("split-gaps", false, "with --reuse-original: split a track whose only jumps are mute gaps into segments (stream copy)")
 	if err := parseMediaFlags(fs, args, 2, 2); err != nil {
 		return err
 	}
 	in, dst := fs.Arg(0), fs.Arg(1)
-	opts := media.PadOptions{LeadingSilence: !*shift, ReuseOriginal: *reuse}
+	opts := media.PadOptions{LeadingSilence: !*shift, ReuseOriginal: *reuse, SplitGaps: *split}
 	switch ext := strings.ToLower(filepath.Ext(dst)); ext {
 	case "", ".mp3":
 		opts.Format = media.FormatASR

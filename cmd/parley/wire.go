@@ -129,7 +129,9 @@ func (mediaAdapter) Waveform(ctx context.Context, src string) ([]float64, error)
 // file starts at the track's first sample, and Shift puts its times on
 // meeting time. With reuse, a track that needs no gap filling and that the
 // recogniser takes as it is (media.PadOptions.ReuseOriginal, at most
-// maxBytes) is not re-encoded at all.
+// maxBytes) is not re-encoded at all, and neither is one whose only
+// problem is mute gaps: it is split into segments by stream copy
+// (media.PadOptions.SplitGaps).
 type padder struct {
 	run      *mediaproc.Runner
 	reuse    bool
@@ -137,9 +139,13 @@ type padder struct {
 }
 
 func (p padder) Pad(ctx context.Context, src, dst string) (tracks.PadResult, error) {
-	r, err := p.run.Pad(ctx, src, dst, media.PadOptions{ReuseOriginal: p.reuse, MaxOriginalBytes: p.maxBytes})
-	return tracks.PadResult{Offset: r.Offset, Duration: r.Duration, Shift: r.Shift, UseOriginal: r.UseOriginal,
-		Ext: r.Ext, ContentType: r.ContentType}, err
+	r, err := p.run.Pad(ctx, src, dst, media.PadOptions{ReuseOriginal: p.reuse, SplitGaps: p.reuse, MaxOriginalBytes: p.maxBytes})
+	res := tracks.PadResult{Offset: r.Offset, Duration: r.Duration, Shift: r.Shift, UseOriginal: r.UseOriginal,
+		Ext: r.Ext, ContentType: r.ContentType}
+	for _, s := range r.Segments {
+		res.Segments = append(res.Segments, tracks.Segment{Path: s.Path, Shift: s.Shift, Duration: s.Duration})
+	}
+	return res, err
 }
 
 // transcriber is tracks.Transcriber over llm.ASR.

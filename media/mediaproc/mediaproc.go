@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -114,12 +115,21 @@ func (r *Runner) Probe(ctx context.Context, src string) (media.Info, error) {
 	return info, err
 }
 
-// Pad is media.Pad in a child; it writes dst.
+// Pad is media.Pad in a child; it writes dst, or with opts.SplitGaps
+// possibly the segments next to it (the split runs in the child too).
 func (r *Runner) Pad(ctx context.Context, src, dst string, opts media.PadOptions) (media.PadResult, error) {
 	var res media.PadResult
 	err := r.run(ctx, media.DisplayName(src), Request{Op: "pad", Src: src, Dst: dst, Pad: &opts}, &res)
 	if err != nil {
-		_ = os.Remove(dst) // a killed child leaves what it wrote
+		// A killed child leaves what it wrote.
+		_ = os.Remove(dst)
+		if entries, err := os.ReadDir(filepath.Dir(dst)); err == nil {
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), filepath.Base(dst)+".seg") {
+					_ = os.Remove(filepath.Join(filepath.Dir(dst), e.Name()))
+				}
+			}
+		}
 	}
 	return res, err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,6 +75,43 @@ func TestChildMatchesInProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, mix.Duration)
 	require.NoError(t, r.Check(ctx, src))
+}
+
+// TestChildSplitsAtGaps: the split of a track at its mute gaps runs in
+// the child too, and gives what it gives in process; what a killed child
+// wrote is removed.
+func TestChildSplitsAtGaps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "muted.webm")
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+		"aevalsrc='0.5*sin(2*PI*440*t)*between(t,0.5,1)+0.5*sin(2*PI*440*t)*between(t,2.5,3)':s=48000:d=4",
+		"-af", "asetpts='PTS+gte(T,2)*60/TB'", "-c:a", "libopus", "-output_ts_offset", "1.5", src).CombinedOutput()
+	require.NoError(t, err, string(out))
+	opts := media.PadOptions{ReuseOriginal: true, SplitGaps: true}
+	r := runner(t, mediaproc.Limits{})
+	got, err := r.Pad(ctx, src, filepath.Join(dir, "child"), opts)
+	require.NoError(t, err)
+	want, err := media.Pad(ctx, src, filepath.Join(dir, "here"), opts)
+	require.NoError(t, err)
+	require.Len(t, got.Segments, 2)
+	for k := range want.Segments {
+		require.Equal(t, media.SegmentPath(filepath.Join(dir, "child"), k, "webm"), got.Segments[k].Path)
+		got.Segments[k].Path = want.Segments[k].Path
+	}
+	require.Equal(t, want, got)
+
+	crash := filepath.Join(dir, "crashme.webm")
+	require.NoError(t, os.Link(src, crash))
+	r.Env = []string{mediaproc.CrashEnv + "=crashme"}
+	// What a child killed in the middle of a split leaves.
+	require.NoError(t, os.WriteFile(media.SegmentPath(filepath.Join(dir, "crashed"), 0, "webm"), []byte("partial"), 0o600))
+	_, err = r.Pad(ctx, crash, filepath.Join(dir, "crashed"), opts)
+	require.Equal(t, parley.EINVALID, parley.ErrorCode(err), "%v", err)
+	left, err := filepath.Glob(filepath.Join(dir, "crashed*"))
+	require.NoError(t, err)
+	require.Empty(t, left)
 }
 
 // TestChildFailures: invalid input keeps its message; a child that dies
