@@ -12,6 +12,7 @@ import (
 	"time"
 
 	v0client "github.com/hatchet-dev/hatchet/pkg/client"
+	"github.com/hatchet-dev/hatchet/pkg/client/rest"
 	sdk "github.com/hatchet-dev/hatchet/sdks/go"
 	"github.com/rs/zerolog"
 
@@ -55,6 +56,9 @@ type Client struct {
 	known sync.Map
 	// dashboard is the tenant's dashboard URL (RunURL); "" when unknown.
 	dashboard string
+	// rest is the engine's REST API for what the SDK lacks (nil when its
+	// address is unknown).
+	rest *rest.ClientWithResponses
 }
 
 // NewClient builds a client from cfg and the environment. Unlike the SDK,
@@ -95,7 +99,8 @@ func NewClient(cfg Config) (c *Client, err error) {
 		return nil, parley.WrapError(parley.EINVALID, err, "create hatchet client")
 	}
 	return &Client{sdk: s, log: cfg.Logger, debug: cfg.Debug, zl: zl, namespace: cfg.Namespace,
-		startCheck: cmp.Or(cfg.StartCheckTimeout, 10*time.Second), dashboard: dashboardBase(cfg.Token)}, nil
+		startCheck: cmp.Or(cfg.StartCheckTimeout, 10*time.Second), dashboard: dashboardBase(cfg.Token),
+		rest: restClient(cfg.Token)}, nil
 }
 
 // SDK returns the underlying SDK client, for wiring code in this module

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -154,21 +155,52 @@ func (c *Client) RunURL(runID string) string {
 // HATCHET_CLIENT_SERVER_URL, which the SDK prefers to the token's
 // server_url), or "" when they cannot be read.
 func dashboardBase(token string) string {
+	server, tenant, token := serverOf(token)
+	if server == "" || tenant == "" {
+		return ""
+	}
+	return server + "/tenants/" + url.PathEscape(tenant)
+}
+
+// restClient is a client of the engine's REST API with the token, as the
+// SDK builds its own; nil when the address cannot be read.
+func restClient(token string) *rest.ClientWithResponses {
+	server, _, token := serverOf(token)
+	if server == "" {
+		return nil
+	}
+	auth := func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+token)
+		return nil
+	}
+	c, err := rest.NewClientWithResponses(server, rest.WithRequestEditorFn(auth),
+		rest.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// serverOf returns the engine's server URL (HATCHET_CLIENT_SERVER_URL,
+// else the token's server_url, without a trailing slash), the token's
+// tenant and the token (HATCHET_CLIENT_TOKEN when token is ""); the URL
+// is "" when it cannot be read.
+func serverOf(token string) (server, tenant, tok string) {
 	if token == "" {
 		token = os.Getenv("HATCHET_CLIENT_TOKEN")
 	}
 	conf, err := loaderutils.GetConfFromJWT(token)
-	if err != nil || conf.TenantId == "" {
-		return ""
+	if err != nil {
+		return "", "", token
 	}
-	server := strings.TrimSpace(os.Getenv("HATCHET_CLIENT_SERVER_URL"))
+	server = strings.TrimSpace(os.Getenv("HATCHET_CLIENT_SERVER_URL"))
 	if server == "" {
 		server = conf.ServerURL
 	}
 	if u, err := url.Parse(server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return ""
+		return "", conf.TenantId, token
 	}
-	return strings.TrimRight(server, "/") + "/tenants/" + url.PathEscape(conf.TenantId)
+	return strings.TrimRight(server, "/"), conf.TenantId, token
 }
 
 // engineOnFailure is the name the SDK gives the task OnFailure declares

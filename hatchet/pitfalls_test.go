@@ -129,6 +129,56 @@ func TestDeleteWorkflowsDespiteThe204(t *testing.T) {
 	require.False(t, found, "DeleteWorkflows left the workflow")
 }
 
+// TestDeleteWorkflowsByExactName: two workflows whose names differ only in
+// case (DiarizationPipeline and its diarizationpipeline alias); the SDK's
+// delete by name takes whichever the engine lists first. DeleteWorkflows
+// deletes exactly the one named.
+func TestDeleteWorkflowsByExactName(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	testenv.Load(t)
+	ns := testenv.Name(t, "case")
+	c, err := hatchet.NewClient(hatchet.Config{Namespace: ns, Logger: slog.New(slog.DiscardHandler), SDKLogOutput: io.Discard})
+	require.NoError(t, err)
+	var wfs []*hatchet.Workflow
+	for _, name := range []string{"Case-Pipeline", "case-pipeline"} {
+		wf := c.NewWorkflow(name, "echoes its input", nil)
+		hatchet.Task(wf, "echo", hatchet.Policy{Timeout: 30 * time.Second}, func(_ context.Context, in echoIn) (echoOut, error) {
+			return echoOut(in), nil
+		})
+		wfs = append(wfs, wf)
+	}
+	w, err := c.NewWorker(hatchet.WorkerConfig{Name: "case", Slots: 2}, wfs...)
+	require.NoError(t, err)
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	t.Cleanup(func() {
+		stop()
+		require.NoError(t, <-done)
+		_ = c.DeleteWorkflows(context.Background(), "Case-Pipeline", "case-pipeline")
+		testenv.DropHatchetQueues(t, ns)
+	})
+	for _, name := range []string{"Case-Pipeline", "case-pipeline"} {
+		require.Eventually(t, func() bool {
+			found, err := c.Registered(ctx, name)
+			return err == nil && found
+		}, 30*time.Second, 100*time.Millisecond, name)
+	}
+	for _, tt := range []struct{ del, kept string }{{"Case-Pipeline", "case-pipeline"}, {"case-pipeline", ""}} {
+		require.NoError(t, c.DeleteWorkflows(ctx, tt.del))
+		found, err := c.Registered(ctx, tt.del)
+		require.NoError(t, err)
+		require.False(t, found, "%s was not deleted", tt.del)
+		if tt.kept != "" {
+			found, err = c.Registered(ctx, tt.kept)
+			require.NoError(t, err)
+			require.True(t, found, "deleting %s deleted %s", tt.del, tt.kept)
+		}
+	}
+}
+
 // lineWatch is an io.Writer that closes a channel per pattern once a
 // written line contains it.
 type lineWatch struct {

@@ -199,7 +199,12 @@ func (c *Client) DeleteWorkflows(ctx context.Context, names ...string) error {
 	for _, name := range names {
 		ns := c.Namespaced(name)
 		c.known.Delete(name)
-		found, err := c.exists(ctx, ns)
+		// By the exact name's id: the SDK's Delete takes the first workflow
+		// whose name contains the one given, case-insensitively, so
+		// deleting DiarizationPipeline deleted its diarizationpipeline
+		// alias instead and left the pipeline (and its concurrency
+		// strategy, which the engine keeps polling) registered.
+		id, found, err := c.workflowID(ctx, ns)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("delete workflow %s: %w", ns, err))
 			continue
@@ -207,13 +212,27 @@ func (c *Client) DeleteWorkflows(ctx context.Context, names ...string) error {
 		if !found {
 			continue
 		}
-		// The SDK (v0.85 and v0.104.7 alike) reports the API's 204 No Content, its success
-		// answer, as an error (TestDeleteWorkflowsDespiteThe204).
-		if _, err := c.sdk.Workflows().Delete(ctx, ns); err != nil && !strings.Contains(err.Error(), "status 204") {
+		if err := c.deleteWorkflow(ctx, id); err != nil {
 			errs = append(errs, fmt.Errorf("delete workflow %s: %w", ns, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deleteWorkflow deletes a workflow by id through the engine's REST API
+// (the SDK has no delete by id). The API answers 204 on success.
+func (c *Client) deleteWorkflow(ctx context.Context, id uuid.UUID) error {
+	if c.rest == nil {
+		return errors.New("the engine's REST address is unknown (HATCHET_CLIENT_SERVER_URL or the token's server_url)")
+	}
+	resp, err := c.rest.WorkflowDeleteWithResponse(ctx, id)
+	if err != nil {
+		return err
+	}
+	if code := resp.StatusCode(); code != 204 && code != 200 {
+		return fmt.Errorf("HTTP %d: %s", code, strings.TrimSpace(string(resp.Body)))
+	}
+	return nil
 }
 
 // Namespaced returns a workflow name as the engine knows it.
