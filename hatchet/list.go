@@ -155,7 +155,7 @@ func (c *Client) RunURL(runID string) string {
 // HATCHET_CLIENT_SERVER_URL, which the SDK prefers to the token's
 // server_url), or "" when they cannot be read.
 func dashboardBase(token string) string {
-	server, tenant, token := serverOf(token)
+	server, tenant, _ := serverOf(token)
 	if server == "" || tenant == "" {
 		return ""
 	}
