@@ -469,11 +469,12 @@ func TestMeetingLatency(t *testing.T) {
 // TestMeetingThroughput: how many of the latency benchmark's one-hour,
 // four-track meetings one worker (this machine's two cores, default slots
 // and PARLEY_MAX_RUNS) completes per hour when they arrive together, and
-// its peak memory. BENCH_MEETINGS sets how many (default 6): enough that
-// the worker's CPU, not the providers' latency, sets the pace.
+// its peak memory. BENCH_MEETINGS sets how many (default 20: two waves of
+// PARLEY_MAX_RUNS' 10, enough that the worker's two cores, not the
+// providers' latency, set the pace).
 func TestMeetingThroughput(t *testing.T) {
 	ctx := context.Background()
-	n := 6
+	n := 20
 	if v, err := strconv.Atoi(os.Getenv("BENCH_MEETINGS")); err == nil && v > 0 {
 		n = v
 	}
