@@ -81,11 +81,18 @@ type Config struct {
 	// /healthz when set.
 	WorkerHealthAddr string
 	// WorkerSlots (PARLEY_WORKER_SLOTS) is the number of tasks one worker
-	// runs at once. Default 20.
+	// runs at once. A run holds a slot per running step: while it
+	// transcribes, process_tracks and mixdown_tracks (which wait and mix)
+	// and one per track; in its LLM fan-out, the parent and up to
+	// PARLEY_LLM_CONCURRENCY children. The tasks mostly wait on providers
+	// (media work runs in child processes, mixdowns at a low priority), so
+	// slots are cheap; too few, and transcription queues behind the slots
+	// waiting parents and mixdowns hold. Default 60 (PARLEY_MAX_RUNS'
+	// 10 runs of 4 tracks).
 	WorkerSlots int
 	// MaxRuns (PARLEY_MAX_RUNS) is how many pipelines run at once across
-	// all workers; more queue. Keep it at most half the total worker
-	// slots. Default 10.
+	// all workers; more queue. Keep the total worker slots at about
+	// MaxRuns × (2 + the usual number of tracks). Default 10.
 	MaxRuns int
 	// LLMRate (PARLEY_LLM_RATE) is the Hatchet rate limit `llm` shared by
 	// every worker: units per second that the LLM fan-out's children take
@@ -274,7 +281,7 @@ func loadConfig(env *Env) (Config, error) {
 	if c.S3.Endpoint != "" && strings.Contains(c.S3.Endpoint, "://") {
 		bad("S3_ENDPOINT", "give host:port without a scheme (e.g. 127.0.0.1:9000); use S3_USE_TLS for https")
 	}
-	if n, err := strconv.Atoi(get("PARLEY_WORKER_SLOTS", "20")); err != nil || n < 1 {
+	if n, err := strconv.Atoi(get("PARLEY_WORKER_SLOTS", "60")); err != nil || n < 1 {
 		bad("PARLEY_WORKER_SLOTS", "must be a positive number")
 	} else {
 		c.WorkerSlots = n

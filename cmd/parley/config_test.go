@@ -34,7 +34,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, "127.0.0.1:1250", c.HTTPAddr)
 	require.Equal(t, "http://127.0.0.1:1250", c.APIURL)
 	require.Equal(t, "http://127.0.0.1:1250", c.UIBaseURL)
-	require.Equal(t, 20, c.WorkerSlots)
+	require.Equal(t, 60, c.WorkerSlots)
 	require.Equal(t, 10, c.MaxRuns)
 	require.Equal(t, time.Minute, c.DrainTimeout)
 	require.Equal(t, "info", c.LogLevel)
