@@ -8,7 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"sort"
@@ -248,7 +251,6 @@ func (a *ASR) uploadOne(ctx context.Context, path, language string) ([]fileWord,
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.TranscriptTimeout)
 	defer cancel()
 	params := openai.AudioTranscriptionNewParams{
-		File:                   openai.File(f, filepath.Base(path), contentType(path)),
 		Model:                  openai.AudioModel(a.cfg.TranscriptModel),
 		ResponseFormat:         openai.AudioResponseFormatVerboseJSON,
 		TimestampGranularities: []string{"word"},
@@ -256,12 +258,54 @@ func (a *ASR) uploadOne(ctx context.Context, path, language string) ([]fileWord,
 	if language != "" {
 		params.Language = openai.String(language)
 	}
+	body, ctype, size, err := streamedForm(params, f, filepath.Base(path), contentType(path))
+	if err != nil {
+		return nil, parley.WrapError(parley.EINTERNAL, err, "build the upload")
+	}
 	ctx, failure := withFailureCapture(ctx)
-	res, err := a.oa.New(ctx, params)
+	// The form goes as the request's body (openai-go would build it in
+	// memory, the whole file included, for every transcription in
+	// flight), with its length: servers may refuse a chunked upload.
+	res, err := a.oa.New(ctx, openai.AudioTranscriptionNewParams{}, option.WithRequestBody(ctype, body),
+		option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+			req.ContentLength = size
+			return next(req)
+		}))
 	if err != nil {
 		return nil, classifyCall(asrProvider, err, failure)
 	}
 	return verboseWords(res.AsTranscriptionVerbose())
+}
+
+// streamedForm is the multipart form of a transcription request that
+// reads the file while it is sent: the fields and the file part's header,
+// the file, the closing boundary. It returns the body, its content type
+// and its length.
+func streamedForm(params openai.AudioTranscriptionNewParams, f *os.File, name, ctype string) (io.Reader, string, int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	var head, tail bytes.Buffer
+	w := multipart.NewWriter(&head)
+	if err := params.MarshalMultipartTo(w); err != nil {
+		return nil, "", 0, err
+	}
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": "file", "filename": name}))
+	h.Set("Content-Type", ctype)
+	if _, err := w.CreatePart(h); err != nil {
+		return nil, "", 0, err
+	}
+	// What Close writes after the file: the closing boundary.
+	prefix := bytes.Clone(head.Bytes())
+	head.Reset()
+	if err := w.Close(); err != nil {
+		return nil, "", 0, err
+	}
+	tail.Write(head.Bytes())
+	size := int64(len(prefix)) + st.Size() + int64(tail.Len())
+	return io.MultiReader(bytes.NewReader(prefix), io.NewSectionReader(f, 0, st.Size()), &tail), w.FormDataContentType(), size, nil
 }
 
 // verboseWords reads the words of a verbose_json answer. Servers without

@@ -1,9 +1,11 @@
 package llm_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -937,4 +939,55 @@ func TestCacheKeyCoversWhatDeterminesTheAnswer(t *testing.T) {
 	_, err = llm.NewLLM(cfg, cache, nil, testLog(t)).Title(ctx, []string{"budget"})
 	require.NoError(t, err)
 	require.Len(t, s1.Requests(sim.EndpointLLM), 2)
+}
+
+// TestASRStreamsTheUpload: the request's form reads the file as it is
+// sent, with a Content-Length (not chunked), the fields and the file
+// intact, and the file's name and type.
+func TestASRStreamsTheUpload(t *testing.T) {
+	t.Parallel()
+	audio := filepath.Join(t.TempDir(), "track \"1\".ogg")
+	content := bytes.Repeat([]byte("OggS-bytes-"), 50000)
+	require.NoError(t, os.WriteFile(audio, content, 0o600))
+	type seen struct {
+		length   int64
+		chunked  bool
+		fields   map[string][]string
+		file     []byte
+		filename string
+		ctype    string
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := seen{length: r.ContentLength, chunked: len(r.TransferEncoding) > 0}
+		if err := r.ParseMultipartForm(1 << 20); err == nil {
+			s.fields = r.MultipartForm.Value
+			if fh := r.MultipartForm.File["file"]; len(fh) == 1 {
+				s.filename, s.ctype = fh[0].Filename, fh[0].Header.Get("Content-Type")
+				if f, err := fh[0].Open(); err == nil {
+					s.file, _ = io.ReadAll(f)
+					f.Close()
+				}
+			}
+		}
+		got <- s
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"text":"hi","words":[{"word":"hi","start":0.5,"end":0.9}]}`)
+	}))
+	defer srv.Close()
+	cfg := config(srv.URL)
+	asr := llm.NewASR(cfg, nil, nil, nil, testLog(t))
+	words, err := asr.Transcribe(context.Background(), llm.AudioRequest{Path: audio, Language: "de"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"hi"}, texts(words))
+	s := <-got
+	require.False(t, s.chunked, "the upload has a length")
+	require.Greater(t, s.length, int64(len(content)))
+	require.Equal(t, content, s.file)
+	require.Equal(t, `track "1".ogg`, s.filename)
+	require.Equal(t, "audio/ogg", s.ctype)
+	require.Equal(t, []string{"de"}, s.fields["language"])
+	require.Equal(t, []string{"verbose_json"}, s.fields["response_format"])
+	require.Equal(t, []string{"whisper-1"}, s.fields["model"])
+	require.NotEmpty(t, s.fields["timestamp_granularities[]"])
 }
