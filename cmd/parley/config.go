@@ -172,13 +172,17 @@ type Config struct {
 	// to the speech recogniser as it is when it needs no gap filling and
 	// its container, codec and size are ones the backend takes (WebM/Ogg
 	// Opus, MP3, FLAC, WAV, M4A, at most TRANSCRIPT_MAX_UPLOAD_BYTES);
-	// word times are then shifted by the track's offset. It also lets
-	// pad_track split a WebM/Ogg Opus track whose only timestamp jumps
-	// are mute gaps (media.MinSplitGap and up) into gapless segments by
-	// stream copy instead of re-encoding it, each segment at most
-	// TRANSCRIPT_MAX_UPLOAD_BYTES and transcribed on its own. false pads
-	// every track. Default true.
+	// word times are then shifted by the track's offset. false pads every
+	// track. Default true.
 	ReuseOriginals bool
+	// SplitGaps (PARLEY_SPLIT_GAPS), with ReuseOriginals, lets pad_track
+	// split a WebM/Ogg Opus track whose only timestamp jumps are mute gaps
+	// (media.MinSplitGap and up) into gapless segments by stream copy
+	// instead of re-encoding it, each segment at most
+	// TRANSCRIPT_MAX_UPLOAD_BYTES and transcribed on its own. false pads
+	// such tracks (for a recogniser that does poorly on short pieces).
+	// Default true.
+	SplitGaps bool
 	// MaxConnections (PARLEY_HTTP_MAX_CONNECTIONS) caps the connections
 	// serve holds open; more wait to be accepted. Default 1024.
 	MaxConnections int
@@ -356,6 +360,7 @@ func loadConfig(env *Env) (Config, error) {
 		bad("PARLEY_MEDIA_MAX_CPU", "at least 1s")
 	}
 	c.ReuseOriginals = boolVar("PARLEY_REUSE_ORIGINALS", true)
+	c.SplitGaps = boolVar("PARLEY_SPLIT_GAPS", true)
 	c.MaxConnections = int(intVar("PARLEY_HTTP_MAX_CONNECTIONS", 1024, 1))
 	if d, err := time.ParseDuration(get("PARLEY_DRAIN_TIMEOUT", "60s")); err != nil || d < 0 {
 		bad("PARLEY_DRAIN_TIMEOUT", "must be a duration such as 60s")

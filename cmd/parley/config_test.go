@@ -36,6 +36,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, "http://127.0.0.1:1250", c.UIBaseURL)
 	require.Equal(t, 60, c.WorkerSlots)
 	require.Equal(t, 10, c.MaxRuns)
+	require.True(t, c.ReuseOriginals)
+	require.True(t, c.SplitGaps)
 	require.Equal(t, time.Minute, c.DrainTimeout)
 	require.Equal(t, "info", c.LogLevel)
 	require.Equal(t, "parley", c.S3.Bucket)
@@ -70,7 +72,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "2525", "SMTP_USERNAME": "u", "SMTP_PASSWORD": " pw ",
 		"SMTP_FROM": "parley@example.com", "SMTP_TIMEOUT": "5s",
 		"PARLEY_FAILED_RUNS_ZULIP_STREAM": "ops", "PARLEY_FAILED_RUNS_ZULIP_TOPIC": "pipeline", "PARLEY_FAILED_RUNS_CRON": "5 */2 * * *",
-		"PARLEY_FAILED_RUNS_WINDOW": "2h",
+		"PARLEY_FAILED_RUNS_WINDOW": "2h", "PARLEY_SPLIT_GAPS": "false",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, "postgresql://db.example:5433/p", c.DatabaseURL)
@@ -81,6 +83,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	require.Equal(t, "raw", c.S3.DailyBucket)
 	require.Equal(t, "https://p.example", c.APIURL)
 	require.Equal(t, [2]int{4, 2}, [2]int{c.WorkerSlots, c.MaxRuns})
+	require.Equal(t, [2]bool{true, false}, [2]bool{c.ReuseOriginals, c.SplitGaps})
 	require.Equal(t, 5*time.Second, c.DrainTimeout)
 	require.Equal(t, "http://sim:9999/v1", c.DailyAPIURL)
 	require.Equal(t, [3]string{"chat.example", "b@example.com", "z"}, [3]string{c.ZulipRealm, c.ZulipBotEmail, c.ZulipAPIKey})

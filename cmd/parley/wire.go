@@ -107,7 +107,7 @@ func (a *app) steps() (*pipeline.Steps, *tracks.Steps, error) {
 		APIKey: a.cfg.ZulipAPIKey, HTTPClient: a.cfg.EgressAllow.Client(true)}); z != nil {
 		s.Zulip = z
 	}
-	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{run: a.media, reuse: a.cfg.ReuseOriginals, maxBytes: pcfg.MaxUploadBytes}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}
+	ts := &tracks.Steps{DB: a.db, Storage: a.s3, Padder: padder{run: a.media, reuse: a.cfg.ReuseOriginals, split: a.cfg.ReuseOriginals && a.cfg.SplitGaps, maxBytes: pcfg.MaxUploadBytes}, Transcriber: transcriber{asr: asr}, WorkDir: work, Log: a.log}
 	return s, ts, nil
 }
 
@@ -129,17 +129,18 @@ func (mediaAdapter) Waveform(ctx context.Context, src string) ([]float64, error)
 // file starts at the track's first sample, and Shift puts its times on
 // meeting time. With reuse, a track that needs no gap filling and that the
 // recogniser takes as it is (media.PadOptions.ReuseOriginal, at most
-// maxBytes) is not re-encoded at all, and neither is one whose only
-// problem is mute gaps: it is split into segments by stream copy
+// maxBytes) is not re-encoded at all; with split, neither is one whose
+// only problem is mute gaps: it is split into segments by stream copy
 // (media.PadOptions.SplitGaps).
 type padder struct {
 	run      *mediaproc.Runner
 	reuse    bool
+	split    bool
 	maxBytes int64
 }
 
 func (p padder) Pad(ctx context.Context, src, dst string) (tracks.PadResult, error) {
-	r, err := p.run.Pad(ctx, src, dst, media.PadOptions{ReuseOriginal: p.reuse, SplitGaps: p.reuse, MaxOriginalBytes: p.maxBytes})
+	r, err := p.run.Pad(ctx, src, dst, media.PadOptions{ReuseOriginal: p.reuse, SplitGaps: p.split, MaxOriginalBytes: p.maxBytes})
 	res := tracks.PadResult{Offset: r.Offset, Duration: r.Duration, Shift: r.Shift, UseOriginal: r.UseOriginal,
 		Ext: r.Ext, ContentType: r.ContentType}
 	for _, s := range r.Segments {
