@@ -12,8 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,47 +126,16 @@ func TestChaosLoad(t *testing.T) {
 		require.NoError(t, errs[i])
 		require.Equal(t, 202, statuses[i], "recording %d", i)
 	}
-	var peak [2]int64
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(200 * time.Millisecond):
-				for i, p := range []*e2e.Proc{a, b} {
-					peak[i] = max(peak[i], rssKB(p.Pid()))
-				}
-			}
-		}
-	}()
 	for _, id := range ids {
 		s.RequireComplete(context.Background(), id, 6*time.Minute)
 	}
-	close(done)
-	<-stopped
 	wall := time.Since(t0)
+	peak := [2]int64{a.PeakRSSKB(), b.PeakRSSKB()}
 	var transcripts int
 	require.NoError(t, s.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM transcripts`).Scan(&transcripts))
 	require.Equal(t, n, transcripts, "none lost, none duplicated")
 	t.Logf("20 recordings x 3 tracks on 2 workers: %s; worker peak RSS %d MB / %d MB", wall.Round(time.Second), peak[0]/1024, peak[1]/1024)
 	writeLoad(t, wall, peak)
-}
-
-func rssKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			f := strings.Fields(l)
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 func writeLoad(t *testing.T, wall time.Duration, peak [2]int64) {

@@ -309,27 +309,14 @@ func TestChaosClusterLoad(t *testing.T) {
 		require.NoError(t, errs[i])
 		require.Equal(t, 202, statuses[i], "recording %d", i)
 	}
-	peak := make([]int64, len(ws))
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(200 * time.Millisecond):
-				for i, p := range ws {
-					peak[i] = max(peak[i], rssKB(p.Pid()))
-				}
-			}
-		}
-	}()
 	for _, id := range ids {
 		s.RequireComplete(context.Background(), id, 6*time.Minute)
 	}
-	close(done)
-	<-stopped
 	wall := time.Since(t0)
+	peak := make([]int64, len(ws))
+	for i, w := range ws {
+		peak[i] = w.PeakRSSKB()
+	}
 	var transcripts int
 	require.NoError(t, s.DB.Pool().QueryRow(ctx, `SELECT count(*) FROM transcripts`).Scan(&transcripts))
 	require.Equal(t, n, transcripts, "none lost, none duplicated")
@@ -344,21 +331,6 @@ func TestChaosClusterLoad(t *testing.T) {
 		`"pad_track_on_cpu_pool": %d, "mixdown_on_cpu_pool": %d, "all_completed": true}`+"\n",
 		n, wall.Seconds(), peak[0]/1024, peak[1]/1024, peak[2]/1024, p["pad_track"][0], p["mixdown_tracks"][0])
 	require.NoError(t, os.WriteFile(path, []byte(body), 0o644))
-}
-
-func rssKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			f := strings.Fields(l)
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // TestChaosClusterNoCPUPool: without a worker in the CPU pool, the steps

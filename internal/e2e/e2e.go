@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -236,6 +237,25 @@ func (p *Proc) Running() bool {
 
 // Log returns what the process wrote so far.
 func (p *Proc) Log() string { return p.log.String() }
+
+// PeakRSSKB is the process's peak resident memory so far in KiB (VmHWM,
+// kept by the kernel: no sampling needed), 0 when it cannot be read.
+func (p *Proc) PeakRSSKB() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
 
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
